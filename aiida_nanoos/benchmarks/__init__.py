@@ -1,0 +1,1 @@
+"""Benchmarks printed by ``aiida-nanoos benchmark NAME``; each module defines a click command ``command``."""

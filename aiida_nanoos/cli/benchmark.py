@@ -1,0 +1,33 @@
+"""``aiida-nanoos benchmark NAME``: each benchmark lives in ``aiida_nanoos.benchmarks.<module>`` as ``command``."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+#: command name -> module in ``aiida_nanoos.benchmarks`` that defines a click command called ``command``.
+BENCHMARKS = {
+    "snap": "snap",
+    "bo-pool": "bo_pool",
+    "gp-latency": "gp_latency",
+    "gnn": "gnn",
+    "al-pool": "al_pool",
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a benchmark only when it is run, so ``--help`` stays fast and torch is loaded only when needed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(BENCHMARKS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in BENCHMARKS:
+            return None
+        return importlib.import_module(f"aiida_nanoos.benchmarks.{BENCHMARKS[name]}").command
+
+
+@click.group(cls=_LazyGroup)
+def benchmark() -> None:
+    """Measure accuracy, speed and overheads; each prints its figures (``--json`` for machine-readable)."""
