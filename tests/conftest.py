@@ -25,3 +25,57 @@ def shared_benchmarks() -> Path:
     if not path.is_dir():
         pytest.skip(f"public benchmark data not found at {path} (set NANOOS_SHARED to the folder holding benchmarks/)")
     return path
+
+
+@pytest.fixture(scope="session")
+def nanoos_resources(aiida_profile):
+    """localhost computer, pw/lmp codes and the nanoos/PBE/US family in the test profile, made by our own setup code."""
+    from aiida import orm
+
+    from aiida_nanoos.setup.profile import SetupReport, configure_resources
+
+    report = configure_resources(SetupReport())
+    return {
+        "report": report,
+        "pw": orm.load_code("pw@localhost"),
+        "lmp": orm.load_code("lmp@localhost"),
+        "family": "nanoos/PBE/US",
+    }
+
+
+@pytest.fixture
+def silicon_primitive():
+    """Two-atom diamond Si cell: the cheapest real DFT system in the suite."""
+    from aiida import orm
+    from ase.build import bulk
+
+    return orm.StructureData(ase=bulk("Si", "diamond", a=5.43))
+
+
+#: Low-cost pw.x settings for tests: tiny cutoffs and a coarse k-mesh keep one SCF on Si2 around a second.
+FAST_DFT_OVERRIDES = {
+    "base": {
+        "kpoints_distance": 0.6,
+        "pw": {"parameters": {"SYSTEM": {"ecutwfc": 20.0, "ecutrho": 160.0}}},
+    }
+}
+
+
+@pytest.fixture
+def label_builder(nanoos_resources):
+    """Factory of LabelWorkChain builders with the fast test settings (insulator occupations for Si)."""
+    from aiida_quantumespresso.common.types import ElectronicType
+    from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
+
+    from aiida_nanoos.workflows.label import LabelWorkChain
+
+    def factory(code=None, overrides=None, **kwargs):
+        return LabelWorkChain.get_builder_from_protocol(
+            code or nanoos_resources["pw"],
+            protocol="fast",
+            overrides=recursive_merge(FAST_DFT_OVERRIDES, overrides or {}),
+            electronic_type=ElectronicType.INSULATOR,
+            **kwargs,
+        )
+
+    return factory

@@ -1,13 +1,23 @@
 """The ``aiida-nanoos`` command line."""
 
+from __future__ import annotations
+
 import click
 
 from .benchmark import benchmark
+from .label import label
+from .setup import doctor, setup
+from .training_set import trainingset
 
 
-@click.group()
-def cli() -> None:
-    """aiida-nanoos: autonomous materials design on AiiDA."""
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-p", "--profile", "profile_name", default=None, help="AiiDA profile to use (default: the default one).")
+@click.pass_context
+def cli(ctx: click.Context, profile_name: str | None) -> None:
+    """aiida-nanoos: autonomous materials design on AiiDA (DFT -> ML potential -> MD, design campaigns)."""
+    ctx.ensure_object(dict)
+    ctx.obj["profile"] = profile_name
 
 
-cli.add_command(benchmark)
+for command in (setup, doctor, label, trainingset, benchmark):
+    cli.add_command(command)

@@ -13,6 +13,8 @@ BENCHMARKS = {
     "gp-latency": "gp_latency",
     "gnn": "gnn",
     "al-pool": "al_pool",
+    "label-overhead": "label_overhead",
+    "setup-time": "setup_time",
 }
 
 

@@ -23,7 +23,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.units import GPa
 
-#: 1 bar in eV/Å³.
+#: 1 GPa and 1 bar in eV/Å³.
+GPA = GPa
 BAR = 1.0e-4 * GPa
 
 #: Above this |stress| (eV/Å³, i.e. ~16 Mbar) a value cannot be in eV/Å³; ``stress_unit='auto'`` then reads bar.
@@ -151,3 +152,116 @@ def _voigt(stress: np.ndarray) -> np.ndarray:
         return stress
     matrix = stress.reshape(3, 3)
     return np.array([matrix[0, 0], matrix[1, 1], matrix[2, 2], matrix[1, 2], matrix[0, 2], matrix[0, 1]])
+
+
+def write_fitsnap_json(frames: Sequence[Atoms], directory: str | Path) -> list[Path]:
+    """Write one FitSNAP JSON file per frame into ``directory/<config_type>/``, stress in bar (LAMMPS sign)."""
+    directory = Path(directory)
+    written = []
+    for index, atoms in enumerate(frames):
+        labels = frame_labels(atoms)
+        data = {
+            "AtomTypes": atoms.get_chemical_symbols(),
+            "NumAtoms": len(atoms),
+            "Positions": atoms.positions.tolist(),
+            "Lattice": atoms.cell.array.tolist(),
+        }
+        if labels["energy"] is not None:
+            data["Energy"] = labels["energy"]
+        if labels["forces"] is not None:
+            data["Forces"] = labels["forces"].tolist()
+        if labels["stress"] is not None:
+            data["Stress"] = (-_matrix(labels["stress"]) / BAR).tolist()
+        dataset = {
+            "Dataset": {
+                "Data": [data],
+                "PositionsStyle": "angstrom",
+                "AtomTypeStyle": "chemicalsymbol",
+                "StressStyle": "bar",
+                "LatticeStyle": "angstrom",
+                "EnergyStyle": "electronvolt",
+                "ForcesStyle": "electronvoltperangstrom",
+                "Label": f"frame {index} written by aiida-nanoos",
+            }
+        }
+        group = str(atoms.info.get(GROUP_KEY, "default"))
+        path = directory / group / f"{group}_{index:05d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataset))
+        written.append(path)
+    return written
+
+
+def write_lammps_data(frames: Sequence[Atoms], path: str | Path) -> list[Path]:
+    """Write frames as LAMMPS data files (``atom_style atomic``, ``units metal``), types in sorted element order.
+
+    One frame goes to ``path``; several go to ``<stem>_00000<suffix>``, ... next to it, since a LAMMPS data file
+    holds a single configuration.
+    """
+    from ase.io.lammpsdata import write_lammps_data as _write
+
+    path = Path(path)
+    species = sorted({symbol for atoms in frames for symbol in atoms.get_chemical_symbols()})
+    targets = (
+        [path]
+        if len(frames) == 1
+        else [path.with_name(f"{path.stem}_{i:05d}{path.suffix}") for i in range(len(frames))]
+    )
+    for atoms, target in zip(frames, targets, strict=True):
+        _write(target, atoms, specorder=species, units="metal", atom_style="atomic", masses=True)
+    return targets
+
+
+def frame_statistics(frames: Sequence[Atoms]) -> dict:
+    """Summary a materials scientist checks first: sizes, elements, energy range per atom, largest force."""
+    energies_per_atom = []
+    max_force = 0.0
+    with_stress = 0
+    groups: dict[str, int] = {}
+    for atoms in frames:
+        labels = frame_labels(atoms)
+        if labels["energy"] is not None:
+            energies_per_atom.append(labels["energy"] / len(atoms))
+        if labels["forces"] is not None and len(atoms):
+            max_force = max(max_force, float(np.linalg.norm(labels["forces"], axis=1).max()))
+        with_stress += labels["stress"] is not None
+        group = str(atoms.info.get(GROUP_KEY, "default"))
+        groups[group] = groups.get(group, 0) + 1
+    return {
+        "num_frames": len(frames),
+        "num_atoms": int(sum(len(atoms) for atoms in frames)),
+        "elements": sorted({symbol for atoms in frames for symbol in atoms.get_chemical_symbols()}),
+        "energy_per_atom_min": min(energies_per_atom) if energies_per_atom else None,
+        "energy_per_atom_max": max(energies_per_atom) if energies_per_atom else None,
+        "max_force": max_force,
+        "num_frames_with_stress": with_stress,
+        "groups": groups,
+    }
+
+
+def filter_by_max_force(frames: Sequence[Atoms], max_force: float) -> list[Atoms]:
+    """Keep frames whose largest atomic force norm (eV/Å) is at most ``max_force`` (drops broken SCFs, collisions)."""
+    if max_force <= 0:
+        raise ValueError(f"max_force must be positive, got {max_force}")
+    kept = []
+    for atoms in frames:
+        forces = frame_labels(atoms)["forces"]
+        if forces is None or not len(atoms) or np.linalg.norm(forces, axis=1).max() <= max_force:
+            kept.append(atoms)
+    return kept
+
+
+def split_indices(num_frames: int, validation_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic train/validation split of frame indices (the same seed always gives the same split)."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction}")
+    if num_frames < 2:
+        raise ValueError(f"need at least 2 frames to split, got {num_frames}")
+    order = np.random.default_rng(seed).permutation(num_frames)
+    num_validation = min(num_frames - 1, max(1, round(validation_fraction * num_frames)))
+    return sorted(order[num_validation:].tolist()), sorted(order[:num_validation].tolist())
+
+
+def _matrix(voigt: np.ndarray) -> np.ndarray:
+    xx, yy, zz, yz, xz, xy = voigt
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])

@@ -1,0 +1,60 @@
+# aiida-nanoos: `make demo` and `make test` do all the set-up they need on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+# Keep AiiDA's configuration inside the checkout unless the user chose another place.
+AIIDA_PATH ?= $(CURDIR)/.aiida
+export AIIDA_PATH
+# Debian packages the project needs: pw.x/ld1.x (+ pseudopotentials), and the services of a daemon profile.
+DEBIAN_PACKAGES := quantum-espresso quantum-espresso-data postgresql rabbitmq-server
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup system venv doctor lint clean-profile
+
+demo: system venv setup
+	$(BIN)/aiida-nanoos label run examples/label_si.yaml
+
+test: system venv
+	$(BIN)/pytest -ra $(PYTEST_ARGS)
+
+setup: venv
+	$(BIN)/aiida-nanoos setup
+
+doctor: venv
+	$(BIN)/aiida-nanoos doctor
+
+lint: venv
+	$(BIN)/ruff check aiida_nanoos tests
+	$(BIN)/ruff format --check aiida_nanoos tests
+
+# Debian packages: installed when run as root and missing; otherwise say what is missing and go on.
+system:
+	@missing=""; \
+	command -v pw.x >/dev/null || missing="$$missing quantum-espresso"; \
+	command -v ld1.x >/dev/null || missing="$$missing quantum-espresso"; \
+	[ -d /usr/share/espresso/pseudo ] || missing="$$missing quantum-espresso-data"; \
+	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
+	command -v rabbitmq-server >/dev/null || missing="$$missing rabbitmq-server"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages: $(DEBIAN_PACKAGES)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+	  else \
+	    echo "Missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+# The venv: torch first from its pinned CPU wheel, so nothing later can pull a CUDA build.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+clean-profile:
+	rm -rf $(AIIDA_PATH)

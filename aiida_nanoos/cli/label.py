@@ -1,0 +1,77 @@
+"""``aiida-nanoos label run CONFIG.yaml``: DFT-label sampled or given configurations into a training set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .utils import launch, load_profile, read_config, structure_from_spec
+
+#: Top-level keys of a label config; those in PROTOCOL_KEYS become protocol overrides.
+PROTOCOL_KEYS = {"pseudo_family", "config_type", "max_concurrent", "max_failure_fraction"}
+CONFIG_KEYS = {"code", "structure", "sampling", "configurations", "protocol", "electronic_type", "overrides"}
+
+
+def builder_from_config(config: dict, base_dir: Path):
+    """Turn a label config (see ``examples/label_si.yaml``) into a LabelWorkChain builder."""
+    from aiida import orm
+    from aiida_quantumespresso.common.types import ElectronicType
+
+    from aiida_nanoos.workflows.label import LabelWorkChain
+
+    unknown = sorted(set(config) - CONFIG_KEYS - PROTOCOL_KEYS)
+    if unknown:
+        raise click.BadParameter(f"unknown key(s) {unknown}; allowed: {sorted(CONFIG_KEYS | PROTOCOL_KEYS)}")
+    code = orm.load_code(config.get("code", "pw@localhost"))
+    structure = configurations = None
+    if "configurations" in config:
+        import ase.io
+
+        path = (base_dir / config["configurations"]).resolve()
+        configurations = [orm.StructureData(ase=atoms) for atoms in ase.io.read(path, index=":")]
+    if "structure" in config:
+        structure = structure_from_spec(config["structure"], base_dir)
+    electronic_type = config.get("electronic_type", "metal").upper()
+    if electronic_type not in ElectronicType.__members__:
+        raise click.BadParameter(f"electronic_type must be metal or insulator, got {config['electronic_type']!r}")
+    overrides = dict(config.get("overrides") or {})
+    overrides.update({key: config[key] for key in PROTOCOL_KEYS if key in config})
+    try:
+        return LabelWorkChain.get_builder_from_protocol(
+            code,
+            structure=structure,
+            sampling=config.get("sampling"),
+            configurations=configurations,
+            protocol=config.get("protocol"),
+            overrides=overrides,
+            electronic_type=ElectronicType[electronic_type],
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+
+
+@click.group()
+def label() -> None:
+    """Label atomic configurations with DFT (pw.x energies, forces, stress)."""
+
+
+@label.command("run")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+def label_run(config_file: Path, submit: bool) -> None:
+    """Run the labelling work chain described by CONFIG_FILE (YAML)."""
+    load_profile()
+    builder = builder_from_config(read_config(config_file), config_file.parent)
+    node = launch(builder, submit)
+    if submit:
+        return
+    from .training_set import echo_summary
+
+    click.echo(f"{node.process_label}<{node.pk}> finished with exit status {node.exit_status}")
+    if "training_set" in node.outputs:
+        echo_summary(node.outputs.training_set)
+        pk = node.outputs.training_set.pk
+        click.echo(f"Export it with: aiida-nanoos trainingset export {pk} --format extxyz -o training_set.extxyz")
+    if node.exit_status:
+        raise SystemExit(node.exit_status)

@@ -1,0 +1,55 @@
+"""``aiida-nanoos setup`` and ``aiida-nanoos doctor``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from aiida_nanoos.pseudos import FAMILY_LABEL
+
+
+@click.command()
+@click.option("--postgres", is_flag=True, help="PostgreSQL storage + RabbitMQ broker (started if installed but down).")
+@click.option("--profile-name", default=None, help="Profile name (default: nanoos, or nanoos-psql with --postgres).")
+@click.option("--family", "family_label", default=FAMILY_LABEL, show_default=True, help="Pseudo family label.")
+def setup(postgres: bool, profile_name: str | None, family_label: str) -> None:
+    """Create or reuse the profile, the localhost computer, the pw and lmp codes and the pseudo family.
+
+    Safe to rerun: whatever exists is reused and reported, nothing is replaced.
+    """
+    from aiida_nanoos.setup.profile import SetupError
+    from aiida_nanoos.setup.profile import setup as run_setup
+    from aiida_nanoos.setup.services import ServiceError
+
+    start = time.perf_counter()
+    try:
+        report = run_setup(postgres=postgres, profile_name=profile_name, family_label=family_label)
+    except (SetupError, ServiceError) as error:
+        raise click.ClickException(str(error)) from error
+    for line in report.lines:
+        click.echo(f"  {line}")
+    state = "set up" if report.changed else "already set up, nothing changed"
+    click.echo(f"aiida-nanoos: {state} ({time.perf_counter() - start:.1f} s)")
+
+
+@click.command()
+@click.option("--family", "family_label", default=FAMILY_LABEL, show_default=True, help="Pseudo family label.")
+@click.pass_context
+def doctor(ctx: click.Context, family_label: str) -> None:
+    """Check every component, print versions, and for what is missing the fix; exit 1 if something required is."""
+    import os
+
+    from aiida_nanoos.setup.doctor import run_checks
+
+    if ctx.find_root().obj.get("profile"):
+        os.environ["AIIDA_PROFILE"] = ctx.find_root().obj["profile"]
+    failed_required = False
+    for check in run_checks(family_label):
+        mark = "ok" if check.ok else ("MISSING" if check.required else "warning")
+        click.echo(f"[{mark:>7}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"          fix: {check.fix}")
+        failed_required |= check.required and not check.ok
+    sys.exit(1 if failed_required else 0)

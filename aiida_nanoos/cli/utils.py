@@ -1,0 +1,85 @@
+"""Helpers shared by the sub-commands: loading the profile, reading YAML configs, echoing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+
+def load_profile(ctx: click.Context | None = None):
+    """Load the profile given with ``aiida-nanoos -p NAME`` or the default one, with a fix when there is none."""
+    from aiida import load_profile as _load
+    from aiida.common.exceptions import ConfigurationError, ProfileConfigurationError
+
+    ctx = ctx or click.get_current_context()
+    name = (ctx.find_root().obj or {}).get("profile")
+    try:
+        return _load(name, allow_switch=True)
+    except (ConfigurationError, ProfileConfigurationError) as error:
+        raise click.ClickException(f"{error}\nRun `aiida-nanoos setup` first (or `make demo`).") from error
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Read a YAML config file into a dictionary (never executed, only parsed)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise click.BadParameter(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def structure_from_spec(spec: Any, base_dir: Path, field: str = "structure"):
+    """A StructureData from a config entry: a file path (any format ASE reads), a PK/UUID, or ``{bulk: ...}``.
+
+    ``{bulk: Si, crystalstructure: diamond, a: 5.43, cubic: true}`` is passed to ``ase.build.bulk``; ``repeat``
+    makes a supercell.
+    """
+    from aiida import orm
+
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        node = orm.load_node(int(spec))
+        if not isinstance(node, orm.StructureData):
+            raise click.BadParameter(f"node {spec} is a {type(node).__name__}, not a StructureData", param_hint=field)
+        return node
+    if isinstance(spec, str):
+        import ase.io
+
+        path = (base_dir / spec).resolve()
+        if not path.is_file():
+            raise click.BadParameter(f"no such file: {path}", param_hint=field)
+        return orm.StructureData(ase=ase.io.read(path))
+    if isinstance(spec, dict) and "bulk" in spec:
+        from ase.build import bulk
+
+        options = dict(spec)
+        repeat = options.pop("repeat", None)
+        name = options.pop("bulk")
+        allowed = {"crystalstructure", "a", "b", "c", "alpha", "covera", "u", "orthorhombic", "cubic"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise click.BadParameter(f"unknown bulk option(s) {unknown}; allowed: {sorted(allowed)}", param_hint=field)
+        try:
+            atoms = bulk(name, **options)
+        except (ValueError, KeyError) as error:
+            raise click.BadParameter(f"cannot build bulk {name!r}: {error}", param_hint=field) from error
+        if repeat:
+            atoms = atoms.repeat(repeat)
+        return orm.StructureData(ase=atoms)
+    raise click.BadParameter("give a file path, a node PK or {bulk: ELEMENT, ...}", param_hint=field)
+
+
+def launch(builder, submit: bool):
+    """Submit to the daemon (returns at once) or run here until done; returns the process node."""
+    from aiida.engine import run_get_node, submit as submit_process
+
+    if submit:
+        node = submit_process(builder)
+        click.echo(f"Submitted {node.process_label}<{node.pk}>; follow it with `verdi process status {node.pk}`.")
+        return node
+    _, node = run_get_node(builder)
+    return node

@@ -1,0 +1,1 @@
+"""Calcfunctions: thin provenance wrappers around the pure core in :mod:`aiida_nanoos.ml`."""

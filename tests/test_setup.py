@@ -1,0 +1,140 @@
+"""``aiida-nanoos setup`` / ``doctor``: real profiles, idempotent, and clear about what is missing."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiida import orm
+
+from aiida_nanoos.setup.profile import SetupReport, configure_resources
+
+BIN = Path(sys.executable).parent
+
+
+def nanoos(*args, aiida_path: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed ``aiida-nanoos`` command as a user would, with its own AiiDA folder."""
+    environment = dict(os.environ, AIIDA_PATH=str(aiida_path), **(env or {}))
+    return subprocess.run(
+        [str(BIN / "aiida-nanoos"), *args], env=environment, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def count_entities() -> dict[str, int]:
+    return {
+        entity.__name__: orm.QueryBuilder().append(entity).count()
+        for entity in (orm.Node, orm.Group, orm.Computer, orm.AuthInfo)
+    }
+
+
+def test_configure_resources_twice_changes_nothing(nanoos_resources):
+    assert nanoos_resources["report"].lines  # the session fixture already ran it once
+    before = count_entities()
+    report = configure_resources(SetupReport())
+    assert not report.changed, report.lines
+    assert count_entities() == before
+    family = orm.load_group("nanoos/PBE/US")
+    sources = family.base.extras.get("nanoos_sources")["elements"]
+    assert set(family.elements) >= {"H", "B", "C", "N", "O", "Al", "Si", "P", "Ga", "Ge", "As", "Mo", "W", "S", "Se", "Te"}
+    assert all(sources[element]["source"] for element in family.elements)  # where every file came from
+    assert family.get_recommended_cutoffs(elements=("Si",), unit="Ry")[0] > 0
+
+
+def test_setup_command_from_scratch_then_again(tmp_path):
+    start = time.perf_counter()
+    first = nanoos("setup", aiida_path=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert first.returncode == 0, first.stderr
+    assert "profile `nanoos`: created (core.sqlite_dos, broker core.zeromq)" in first.stdout
+    assert "code `pw@localhost`: created" in first.stdout
+    print(f"setup from scratch: {elapsed:.1f} s")
+    second = nanoos("setup", aiida_path=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "already set up, nothing changed" in second.stdout
+    assert "created" not in second.stdout
+    doctor = nanoos("doctor", aiida_path=tmp_path)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "[     ok] pw.x: /usr/bin/pw.x (QE 6.7" in doctor.stdout
+    assert "ML-SNAP" in doctor.stdout
+    assert "[     ok] pseudo family nanoos/PBE/US" in doctor.stdout
+
+
+def test_missing_pw_is_named_with_its_fix(tmp_path):
+    """Fault injection: a PATH without Quantum ESPRESSO."""
+    no_qe = tmp_path / "bin"
+    no_qe.mkdir()
+    for tool in ("bash", "sh", "env"):
+        os.symlink(shutil.which(tool), no_qe / tool)
+    env = {"PATH": f"{BIN}:{no_qe}"}
+    setup = nanoos("setup", aiida_path=tmp_path / "aiida", env=env)
+    assert setup.returncode != 0
+    assert "`pw.x` not found: install Quantum ESPRESSO (Debian: apt-get install quantum-espresso)" in setup.stderr
+    assert not (tmp_path / "aiida").exists() or not any((tmp_path / "aiida").rglob("*.sqlite*"))
+    doctor = nanoos("doctor", aiida_path=tmp_path / "aiida", env=env)
+    assert doctor.returncode == 1
+    assert "[MISSING] pw.x: not found" in doctor.stdout
+    assert "[MISSING] ld1.x: not found" in doctor.stdout
+
+
+def postgres_and_rabbitmq_available() -> str | None:
+    missing = [tool for tool in ("pg_ctlcluster", "rabbitmq-server") if shutil.which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (make test installs them when run as root)"
+    if os.geteuid() != 0 and shutil.which("runuser") is None:
+        return "needs root to create the PostgreSQL role"
+    return None
+
+
+@pytest.mark.skipif(postgres_and_rabbitmq_available() is not None, reason=str(postgres_and_rabbitmq_available()))
+def test_postgres_rabbitmq_profile_labels_through_the_daemon(tmp_path):
+    """The daemon profile: PostgreSQL storage + RabbitMQ broker, services started when down, real pw.x via the daemon."""
+    aiida_path = tmp_path / "aiida"
+    profile = f"nanoos-psql-test-{os.getpid()}"
+    setup = nanoos("setup", "--postgres", "--profile-name", profile, aiida_path=aiida_path)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert f"profile `{profile}`: created (core.psql_dos, broker core.rabbitmq)" in setup.stdout
+    again = nanoos("setup", "--postgres", "--profile-name", profile, aiida_path=aiida_path)
+    assert "already set up, nothing changed" in again.stdout, again.stdout + again.stderr
+
+    env = dict(os.environ, AIIDA_PATH=str(aiida_path))
+    verdi = str(BIN / "verdi")
+    subprocess.run([verdi, "-p", profile, "daemon", "start", "1"], env=env, check=True, capture_output=True)
+    try:
+        config = tmp_path / "label.yaml"
+        config.write_text(
+            "configurations: si.extxyz\nprotocol: fast\nelectronic_type: insulator\n"
+            "overrides: {base: {kpoints_distance: 0.6, pw: {parameters: {SYSTEM: {ecutwfc: 20, ecutrho: 160}}}}}\n"
+        )
+        import ase.io
+
+        ase.io.write(tmp_path / "si.extxyz", [bulk_si(5.40), bulk_si(5.46)])
+        submitted = nanoos("-p", profile, "label", "run", str(config), "--submit", aiida_path=aiida_path)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        pk = submitted.stdout.split("<")[1].split(">")[0]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            state = subprocess.run(
+                [verdi, "-p", profile, "process", "show", pk], env=env, capture_output=True, text=True
+            ).stdout
+            if "Finished" in state or "Excepted" in state or "Killed" in state:
+                break
+            time.sleep(2)
+        assert "Finished [0]" in state, state
+        listing = nanoos("-p", profile, "trainingset", "list", aiida_path=aiida_path)
+        assert "      2  " in listing.stdout and "Si" in listing.stdout, listing.stdout
+    finally:
+        subprocess.run([verdi, "-p", profile, "daemon", "stop"], env=env, capture_output=True)
+        subprocess.run(
+            [verdi, "profile", "delete", "--force", "--delete-data", profile],
+            env=env,
+            capture_output=True,
+        )
+
+
+def bulk_si(a: float):
+    from ase.build import bulk
+
+    return bulk("Si", "diamond", a=a)
