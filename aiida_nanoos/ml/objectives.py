@@ -1,0 +1,380 @@
+"""Campaign objectives and property constraints, including user formulas such as ``0.6 * bandgap + 0.4 *
+stability_score`` and ``bandgap >= 1.0``.
+
+Formulas are parsed with :mod:`ast` and walked node by node against an allow-list (numbers, known property names,
+``+ - * / **``, unary minus, parentheses, comparisons for constraints, and ``abs``/``min``/``max``); they are never
+handed to Python's evaluator, so a formula stored in a campaign cannot run code. Anything outside the allow-list
+raises ``ValueError`` naming the offending token.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Properties a formula may use, with their units (the evaluators of the campaign produce these names).
+KNOWN_PROPERTIES: dict[str, str] = {
+    "bandgap": "eV",
+    "formation_energy": "eV/atom",
+    "stability_score": "dimensionless",
+    "energy_above_hull": "eV/atom",
+    "total_energy": "eV",
+    "energy_per_atom": "eV/atom",
+    "bulk_modulus": "GPa",
+    "shear_modulus": "GPa",
+    "density": "g/cm^3",
+    "volume_per_atom": "Å^3/atom",
+    "magnetic_moment": "μB",
+    "fermi_energy": "eV",
+    "work_function": "eV",
+    "effective_mass": "m_e",
+    "dielectric_constant": "dimensionless",
+    "cost": "arbitrary",
+}
+
+#: Longer formulas are rejected before parsing (a formula is a line, not a program).
+MAX_FORMULA_LENGTH = 1000
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
+_FUNCTIONS = {"abs": np.abs, "min": np.minimum, "max": np.maximum}
+_SYMBOL = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.Pow: "**",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.USub: "-",
+    ast.UAdd: "+",
+}
+
+
+def _token(node: ast.AST, source: str) -> str:
+    text = ast.get_source_segment(source, node)
+    return text if text else type(node).__name__
+
+
+class _Checker:
+    """Walks a parsed formula; raises ValueError at the first node outside the allow-list; collects names."""
+
+    def __init__(self, source: str, allowed_names: Sequence[str], allow_compare: bool) -> None:
+        self.source = source
+        self.allowed_names = set(allowed_names)
+        self.allow_compare = allow_compare
+        self.names: set[str] = set()
+
+    def check(self, node: ast.AST) -> None:
+        src = self.source
+        if isinstance(node, ast.Expression):
+            self.check(node.body)
+        elif isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+                raise ValueError(f"formula {src!r}: constant {_token(node, src)!r} is not a number")
+        elif isinstance(node, ast.Name):
+            if node.id in _FUNCTIONS:
+                raise ValueError(f"formula {src!r}: {node.id!r} is a function and must be called")
+            if node.id not in self.allowed_names:
+                raise ValueError(f"formula {src!r}: unknown property {node.id!r} (known: {sorted(self.allowed_names)})")
+            self.names.add(node.id)
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:
+                raise ValueError(f"formula {src!r}: operator {type(node.op).__name__!r} is not allowed")
+            self.check(node.left)
+            self.check(node.right)
+        elif isinstance(node, ast.UnaryOp):
+            if type(node.op) not in _UNARY:
+                raise ValueError(f"formula {src!r}: unary operator {type(node.op).__name__!r} is not allowed")
+            self.check(node.operand)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if not isinstance(func, ast.Name) or func.id not in _FUNCTIONS:
+                raise ValueError(f"formula {src!r}: call to {_token(func, src)!r} is not allowed (only abs, min, max)")
+            if node.keywords:
+                raise ValueError(f"formula {src!r}: keyword arguments in {_token(node, src)!r} are not allowed")
+            n_args = len(node.args)
+            if (func.id == "abs" and n_args != 1) or (func.id != "abs" and n_args < 2):
+                raise ValueError(f"formula {src!r}: wrong number of arguments in {_token(node, src)!r}")
+            for arg in node.args:
+                if isinstance(arg, ast.Starred):
+                    raise ValueError(f"formula {src!r}: starred argument {_token(arg, src)!r} is not allowed")
+                self.check(arg)
+        elif isinstance(node, ast.Compare):
+            if not self.allow_compare:
+                raise ValueError(f"formula {src!r}: comparison {_token(node, src)!r} is only allowed in constraints")
+            for op in node.ops:
+                if type(op) not in _COMPARE:
+                    raise ValueError(f"formula {src!r}: comparison operator {type(op).__name__!r} is not allowed")
+            self.check(node.left)
+            for comp in node.comparators:
+                self.check(comp)
+        elif isinstance(node, ast.Attribute):
+            raise ValueError(f"formula {src!r}: attribute access {_token(node, src)!r} is not allowed")
+        else:
+            raise ValueError(f"formula {src!r}: {_token(node, src)!r} ({type(node).__name__}) is not allowed")
+
+
+def _evaluate(node: ast.AST, values: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, values)
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return np.asarray(values[node.id], dtype=float) if not np.isscalar(values[node.id]) else float(values[node.id])
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_evaluate(node.left, values), _evaluate(node.right, values))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, values))
+    if isinstance(node, ast.Call):
+        args = [_evaluate(a, values) for a in node.args]
+        if node.func.id == "abs":
+            return np.abs(args[0])
+        out = args[0]
+        for a in args[1:]:
+            out = _FUNCTIONS[node.func.id](out, a)
+        return out
+    raise TypeError(f"cannot evaluate {type(node).__name__}")  # unreachable after _Checker
+
+
+@dataclass(frozen=True)
+class Expression:
+    """An arithmetic formula of material properties, validated at construction."""
+
+    source: str
+    allowed_names: tuple[str, ...] = tuple(KNOWN_PROPERTIES)
+    tree: ast.Expression = field(init=False, repr=False, compare=False)
+    properties: frozenset[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tree, names = _parse(self.source, self.allowed_names, allow_compare=False)
+        object.__setattr__(self, "tree", tree)
+        object.__setattr__(self, "properties", frozenset(names))
+
+    def evaluate(self, values: Mapping[str, Any]) -> Any:
+        """Value for one candidate (floats) or many (arrays of equal length)."""
+        missing = sorted(self.properties - set(values))
+        if missing:
+            raise KeyError(f"formula {self.source!r} needs properties {missing}")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return _evaluate(self.tree, values)
+
+
+def _parse(source: str, allowed_names: Sequence[str], allow_compare: bool) -> tuple[ast.Expression, set[str]]:
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(f"formula must be a non-empty string, got {source!r}")
+    if len(source) > MAX_FORMULA_LENGTH:
+        raise ValueError(f"formula {source[:40]!r}...: longer than {MAX_FORMULA_LENGTH} characters")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+        checker = _Checker(source.strip(), allowed_names, allow_compare)
+        checker.check(tree)
+    except SyntaxError as exc:
+        raise ValueError(f"formula {source!r}: syntax error at {exc.text!r}") from exc
+    except RecursionError as exc:
+        raise ValueError(f"formula {source[:40]!r}...: nested too deeply") from exc
+    return tree, checker.names
+
+
+def parse_expression(source: str, allowed_names: Sequence[str] | None = None) -> Expression:
+    """Validate an objective formula; ``allowed_names`` defaults to :data:`KNOWN_PROPERTIES`."""
+    return Expression(source, tuple(allowed_names) if allowed_names is not None else tuple(KNOWN_PROPERTIES))
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A property constraint such as ``bandgap >= 1.0`` or ``1.0 <= bandgap <= 3.0``.
+
+    ``margin`` is positive when satisfied and measures by how much, in the units of the expression; a GP on it gives
+    P(feasible) for the acquisition.
+    """
+
+    source: str
+    allowed_names: tuple[str, ...] = tuple(KNOWN_PROPERTIES)
+    tree: ast.Expression = field(init=False, repr=False, compare=False)
+    properties: frozenset[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tree, names = _parse(self.source, self.allowed_names, allow_compare=True)
+        if not isinstance(tree.body, ast.Compare):
+            raise ValueError(f"constraint {self.source!r}: needs a comparison such as 'bandgap >= 1.0'")
+        object.__setattr__(self, "tree", tree)
+        object.__setattr__(self, "properties", frozenset(names))
+
+    @classmethod
+    def from_spec(cls, spec: str | Mapping[str, Any], allowed_names: Sequence[str] | None = None) -> Constraint:
+        """From a string, or the campaign form ``{"property": "bandgap", "min": 1.0, "max": 3.0}``."""
+        names = tuple(allowed_names) if allowed_names is not None else tuple(KNOWN_PROPERTIES)
+        if isinstance(spec, str):
+            return cls(spec, names)
+        unknown = sorted(set(spec) - {"property", "min", "max"})
+        if unknown:
+            raise ValueError(f"constraint {dict(spec)}: unknown keys {unknown}")
+        prop = spec.get("property")
+        if not isinstance(prop, str) or not prop.isidentifier():
+            raise ValueError(f"constraint {dict(spec)}: 'property' must be a property name, got {prop!r}")
+        lo, hi = spec.get("min"), spec.get("max")
+        for key, value in (("min", lo), ("max", hi)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"constraint {dict(spec)}: {key!r} must be a number, got {value!r}")
+        if lo is None and hi is None:
+            raise ValueError(f"constraint {dict(spec)}: needs 'min' and/or 'max'")
+        if lo is not None and hi is not None:
+            if lo > hi:
+                raise ValueError(f"constraint {dict(spec)}: min {lo} > max {hi}")
+            return cls(f"{lo!r} <= {prop} <= {hi!r}", names)
+        return cls(f"{prop} >= {lo!r}" if lo is not None else f"{prop} <= {hi!r}", names)
+
+    def margin(self, values: Mapping[str, Any]) -> Any:
+        """min over the comparisons of (larger side - smaller side); >= 0 means satisfied."""
+        missing = sorted(self.properties - set(values))
+        if missing:
+            raise KeyError(f"constraint {self.source!r} needs properties {missing}")
+        body = self.tree.body
+        terms = [_evaluate(body.left, values)] + [_evaluate(c, values) for c in body.comparators]
+        margins = []
+        for op, a, b in zip(body.ops, terms[:-1], terms[1:], strict=True):
+            margins.append(b - a if isinstance(op, ast.Lt | ast.LtE) else a - b)
+        out = margins[0]
+        for m in margins[1:]:
+            out = np.minimum(out, m)
+        return out
+
+    def is_satisfied(self, values: Mapping[str, Any]) -> Any:
+        body = self.tree.body
+        terms = [_evaluate(body.left, values)] + [_evaluate(c, values) for c in body.comparators]
+        ok: Any = True
+        for op, a, b in zip(body.ops, terms[:-1], terms[1:], strict=True):
+            ok = np.logical_and(ok, _COMPARE[type(op)](a, b))
+        return ok
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a campaign optimises: a formula, its direction, optional target range and constraints.
+
+    ``score`` orients the value so that higher is always better (the convention of the acquisition functions).
+    """
+
+    name: str
+    expression: Expression
+    direction: str = "maximize"
+    constraints: tuple[Constraint, ...] = ()
+    target_range: tuple[float, float] | None = None
+    units: str = ""
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise ValueError(f"objective {self.name!r}: direction must be 'maximize' or 'minimize'")
+        if self.target_range is not None:
+            lo, hi = self.target_range
+            if not lo < hi:
+                raise ValueError(f"objective {self.name!r}: target_range needs low < high, got {self.target_range}")
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    @property
+    def properties(self) -> frozenset[str]:
+        """Every property the evaluator must compute (objective and constraints)."""
+        out = set(self.expression.properties)
+        for c in self.constraints:
+            out |= c.properties
+        return frozenset(out)
+
+    def value(self, values: Mapping[str, Any]) -> Any:
+        """The formula's value (for a target range: minus the distance to the range, 0 inside it)."""
+        v = self.expression.evaluate(values)
+        if self.target_range is None:
+            return v
+        lo, hi = self.target_range
+        return -(np.maximum(lo - v, 0.0) + np.maximum(v - hi, 0.0))
+
+    def score(self, values: Mapping[str, Any]) -> Any:
+        """Higher is better."""
+        v = self.value(values)
+        return v if self.maximize else -v
+
+    def is_feasible(self, values: Mapping[str, Any]) -> Any:
+        ok: Any = True
+        for c in self.constraints:
+            ok = np.logical_and(ok, c.is_satisfied(values))
+        return ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "formula": self.expression.source,
+            "direction": self.direction,
+            "constraints": [c.source for c in self.constraints],
+            "target_range": None if self.target_range is None else list(self.target_range),
+            "units": self.units,
+        }
+
+
+STANDARD_OBJECTIVES: dict[str, tuple[str, str]] = {
+    "maximize_bandgap": ("bandgap", "maximize"),
+    "minimize_formation_energy": ("formation_energy", "minimize"),
+    "maximize_stability": ("stability_score", "maximize"),
+}
+
+
+def get_objective(spec: str | Mapping[str, Any], extra_properties: Sequence[str] = ()) -> Objective:
+    """Objective from a name (``"maximize_bandgap"``) or a dict as stored by a campaign:
+
+    * ``{"objective": "maximize_bandgap", "constraints": [...]}``
+    * ``{"objective": "custom", "formula": "0.6 * bandgap + 0.4 * stability_score", "direction": "maximize",
+      "constraints": ["bandgap >= 1.0", {"property": "stability_score", "min": 0.7}]}``
+    * ``{"objective": "target_range", "property": "bandgap", "range": [1.1, 1.5]}``
+
+    ``extra_properties`` extends :data:`KNOWN_PROPERTIES` for evaluators that produce other quantities.
+    """
+    names = tuple(KNOWN_PROPERTIES) + tuple(extra_properties)
+    if isinstance(spec, str):
+        spec = {"objective": spec}
+    spec = dict(spec)
+    kind = spec.get("objective")
+    constraints = tuple(Constraint.from_spec(c, names) for c in spec.get("constraints", ()) or ())
+    if kind in STANDARD_OBJECTIVES:
+        prop, direction = STANDARD_OBJECTIVES[kind]
+        return Objective(kind, Expression(prop, names), direction, constraints, units=KNOWN_PROPERTIES[prop])
+    if kind == "custom":
+        formula = spec.get("formula")
+        if formula is None:
+            raise ValueError("objective 'custom': needs a 'formula'")
+        return Objective(
+            spec.get("name", "custom"), Expression(formula, names), spec.get("direction", "maximize"), constraints
+        )
+    if kind == "target_range":
+        prop = spec.get("property")
+        rng = spec.get("range")
+        if not isinstance(prop, str):
+            raise ValueError("objective 'target_range': needs 'property'")
+        if rng is None or len(rng) != 2:
+            raise ValueError(f"objective 'target_range': 'range' must be [low, high], got {rng!r}")
+        return Objective(
+            f"target_range_{prop}",
+            Expression(prop, names),
+            "maximize",
+            constraints,
+            target_range=(float(rng[0]), float(rng[1])),
+            units=KNOWN_PROPERTIES.get(prop, ""),
+        )
+    raise ValueError(
+        f"objective: unknown objective {kind!r} (one of {sorted(STANDARD_OBJECTIVES)}, 'custom', 'target_range')"
+    )
