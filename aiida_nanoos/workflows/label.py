@@ -5,22 +5,16 @@ from __future__ import annotations
 import pathlib
 
 from aiida import orm
-from aiida.common import AttributeDict
-from aiida.common.exceptions import NotExistent
 from aiida.engine import ToContext, WorkChain, while_
-from aiida.plugins import GroupFactory
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
-from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.training_set import build_training_set, sample_structures
 from aiida_nanoos.ml.sampling import SamplingSpec
 from aiida_nanoos.pseudos import FAMILY_LABEL
-
-#: aiida-quantumespresso's protocol behind each of ours.
-BASE_PROTOCOLS = {"fast": "fast", "balanced": "balanced", "precise": "stringent"}
-
+from aiida_nanoos.workflows.common import check_pseudopotentials, elements_of, pw_base_builder, pw_inputs_for
 
 def validate_sampling(value: orm.Dict | None, _) -> str | None:
     """Reject a bad sampling spec at submission, naming the field (e.g. a negative rattle amplitude)."""
@@ -52,33 +46,6 @@ def structures_to_label(inputs: dict) -> list[orm.StructureData]:
     return list(inputs.get("configurations", {}).values())
 
 
-def load_pseudo_family(label: str):
-    """The installed pseudopotential family called ``label``; ``ValueError`` saying how to install it otherwise."""
-    try:
-        family = orm.load_group(label=label)
-    except NotExistent:
-        family = None
-    if not isinstance(family, GroupFactory("pseudo.family")):
-        raise ValueError(f"pseudo family `{label}` is not installed (run `aiida-nanoos setup`)")
-    return family
-
-
-def elements_of(structures: list[orm.StructureData]) -> list[str]:
-    return sorted({symbol for structure in structures for kind in structure.kinds for symbol in kind.symbols})
-
-
-def check_pseudopotentials(family_label: str, structures: list[orm.StructureData]) -> str | None:
-    """Error message when the family is missing or lacks an element of the structures, else ``None``."""
-    try:
-        family = load_pseudo_family(family_label)
-    except ValueError as error:
-        return str(error)
-    missing = sorted(set(elements_of(structures)) - set(family.elements))
-    if missing:
-        return f"no pseudopotential for element(s) {', '.join(missing)} in family `{family_label}`"
-    return None
-
-
 def validate_inputs(inputs: dict, _) -> str | None:
     """One source of configurations, and a pseudopotential for every element, before anything is submitted."""
     has_structure = "structure" in inputs
@@ -87,7 +54,7 @@ def validate_inputs(inputs: dict, _) -> str | None:
         return "give either `structure` (with an optional `sampling` spec) or `configurations`, not both or neither"
     if "sampling" in inputs and not has_structure:
         return "`sampling` needs a parent `structure` to sample from"
-    return check_pseudopotentials(inputs["pseudo_family"].value, structures_to_label(inputs))
+    return check_pseudopotentials(inputs["pseudo_family"].value, elements_of(structures_to_label(inputs)))
 
 
 class LabelWorkChain(ProtocolMixin, WorkChain):
@@ -191,29 +158,17 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             raise ValueError("give either `structure` (with optional `sampling`) or `configurations`")
         templates = [structure] if structure is not None else list(configurations)
         family_label = inputs["pseudo_family"]
-        error = check_pseudopotentials(family_label, templates)
-        if error:
-            raise ValueError(error)
-        family = load_pseudo_family(family_label)
-        ecutwfc, ecutrho = family.get_recommended_cutoffs(elements=tuple(elements_of(templates)), unit="Ry")
-        base_overrides = recursive_merge(
-            {
-                "pseudo_family": family_label,
-                "pw": {"parameters": {"SYSTEM": {"ecutwfc": ecutwfc, "ecutrho": ecutrho}}},
-            },
-            inputs.get("base", {}),
-        )
-        base = PwBaseWorkChain.get_builder_from_protocol(
+        base = pw_base_builder(
             code,
             templates[0],
+            elements_of(templates),
+            family_label,
             protocol=inputs["base_protocol"],
-            overrides=base_overrides,
+            overrides=inputs.get("base"),
             electronic_type=electronic_type,
             spin_type=spin_type,
             options=options,
         )
-        base.pw.pop("structure", None)
-        base.pw.pop("pseudos", None)
 
         builder = cls.get_builder()
         builder.base = base
@@ -256,13 +211,10 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         )
         self.ctx.batch = batch
         running = {}
-        family = load_pseudo_family(self.inputs.pseudo_family.value)
+        exposed = self.exposed_inputs(PwBaseWorkChain, namespace="base")
         for key in batch:
             structure = orm.load_node(self.ctx.configurations[key])
-            inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace="base"))
-            inputs.pw.structure = structure
-            inputs.pw.pseudos = family.get_pseudos(structure=structure)
-            inputs.metadata.call_link_label = f"label_{key}"
+            inputs = pw_inputs_for(exposed, structure, self.inputs.pseudo_family.value, f"label_{key}")
             running[key] = self.submit(PwBaseWorkChain, **inputs)
         return ToContext(**running)
 

@@ -1,0 +1,91 @@
+"""What every work chain that runs pw.x on varying structures needs: the pseudo family and PwBase inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.common.exceptions import NotExistent
+from aiida.plugins import GroupFactory
+from aiida_quantumespresso.common.types import ElectronicType, SpinType
+from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
+from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+
+
+def load_pseudo_family(label: str):
+    """The installed pseudopotential family called ``label``; ``ValueError`` saying how to install it otherwise."""
+    try:
+        family = orm.load_group(label=label)
+    except NotExistent:
+        family = None
+    if not isinstance(family, GroupFactory("pseudo.family")):
+        raise ValueError(f"pseudo family `{label}` is not installed (run `aiida-nanoos setup`)")
+    return family
+
+
+def elements_of(structures: Iterable[orm.StructureData]) -> list[str]:
+    return sorted({symbol for structure in structures for kind in structure.kinds for symbol in kind.symbols})
+
+
+def check_pseudopotentials(family_label: str, elements: Iterable[str]) -> str | None:
+    """Error message when the family is missing or lacks one of ``elements``, else ``None``."""
+    try:
+        family = load_pseudo_family(family_label)
+    except ValueError as error:
+        return str(error)
+    missing = sorted(set(elements) - set(family.elements))
+    if missing:
+        return f"no pseudopotential for element(s) {', '.join(missing)} in family `{family_label}`"
+    return None
+
+
+def pw_base_builder(
+    code: orm.AbstractCode | str,
+    template: orm.StructureData,
+    elements: Iterable[str],
+    family_label: str,
+    protocol: str,
+    overrides: dict | None = None,
+    electronic_type: ElectronicType = ElectronicType.METAL,
+    spin_type: SpinType = SpinType.NONE,
+    options: dict | None = None,
+):
+    """PwBaseWorkChain inputs for structures made of ``elements``, without structure and pseudos.
+
+    The cutoffs are the family's recommendation for all ``elements`` together, so every structure run with these
+    inputs is computed at the same cutoffs and their energies can be compared.
+    """
+    elements = sorted(set(elements))
+    error = check_pseudopotentials(family_label, elements)
+    if error:
+        raise ValueError(error)
+    family = load_pseudo_family(family_label)
+    ecutwfc, ecutrho = family.get_recommended_cutoffs(elements=tuple(elements), unit="Ry")
+    base_overrides = recursive_merge(
+        {"pseudo_family": family_label, "pw": {"parameters": {"SYSTEM": {"ecutwfc": ecutwfc, "ecutrho": ecutrho}}}},
+        overrides or {},
+    )
+    builder = PwBaseWorkChain.get_builder_from_protocol(
+        code,
+        template,
+        protocol=protocol,
+        overrides=base_overrides,
+        electronic_type=electronic_type,
+        spin_type=spin_type,
+        options=options,
+    )
+    builder.pw.pop("structure", None)
+    builder.pw.pop("pseudos", None)
+    return builder
+
+
+def pw_inputs_for(exposed: dict, structure: orm.StructureData, family_label: str, link_label: str) -> AttributeDict:
+    """Exposed PwBaseWorkChain inputs completed with a structure and its pseudopotentials."""
+    inputs = AttributeDict(exposed)
+    inputs.pw = AttributeDict(inputs.pw)
+    inputs.pw.structure = structure
+    inputs.pw.pseudos = load_pseudo_family(family_label).get_pseudos(structure=structure)
+    inputs.metadata = AttributeDict(inputs.get("metadata", {}))
+    inputs.metadata.call_link_label = link_label
+    return inputs

@@ -1,0 +1,37 @@
+"""``nanoos.evaluators.analytic``: properties of group-IV alloys from an analytic model, in milliseconds.
+
+Not DFT: it lets a campaign be tried, tested and timed without pw.x (see :mod:`aiida_nanoos.ml.model_properties`
+for the model and its limits). It is a real process with a real calcfunction, so a campaign using it exercises the
+whole engine: submission, checkpoints, provenance, failures (an element the model does not know).
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.engine import WorkChain
+
+from aiida_nanoos.functions.model_properties import analytic_alloy_properties
+from aiida_nanoos.ml.model_properties import unsupported_elements
+
+
+class AnalyticAlloyEvaluatorWorkChain(WorkChain):
+    """Evaluate one candidate structure with the analytic group-IV alloy model."""
+
+    #: Properties in the ``properties`` output (checked against the campaign objective before it runs).
+    PROPERTIES = ("bandgap", "formation_energy", "stability_score", "volume_per_atom", "volumetric_strain", "density")
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input("structure", valid_type=orm.StructureData, help="The candidate to evaluate.")
+        spec.outline(cls.evaluate)
+        spec.output("properties", valid_type=orm.Dict, help="Campaign properties of the candidate.")
+        spec.exit_code(410, "ERROR_UNSUPPORTED_ELEMENT", message="The analytic model has no parameters for {elements}.")
+
+    def evaluate(self):
+        """One step (one checkpoint): refuse elements the model does not know, else compute the properties."""
+        bad = unsupported_elements(sorted(self.inputs.structure.get_symbols_set()))
+        if bad:
+            return self.exit_codes.ERROR_UNSUPPORTED_ELEMENT.format(elements=bad)
+        self.out("properties", analytic_alloy_properties(self.inputs.structure))
+        return None
