@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,11 +12,27 @@ import pytest
 # AiiDA reads AIIDA_PATH when it is first imported: keep tests out of the user's ~/.aiida.
 os.environ.setdefault("AIIDA_PATH", tempfile.mkdtemp(prefix="nanoos-test-aiida-"))
 
+# The daemon fixtures start `verdi`: make the venv's scripts findable even when pytest is called by path.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
 pytest_plugins = ["aiida.tools.pytest_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: ../shared next to the checkout holds public benchmark data sets (never copied into the repository).
 SHARED = Path(os.environ.get("NANOOS_SHARED", ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aiida_profile(aiida_config, aiida_profile_factory):
+    """aiida-core's temporary profile, but with the ZeroMQ broker, so processes can be submitted to a daemon."""
+    from aiida.plugins import BrokerFactory
+
+    broker_config = BrokerFactory("core.zeromq").get_default_config()
+    with aiida_profile_factory(aiida_config, broker_backend="core.zeromq", broker_config=broker_config) as profile:
+        # a loaded 2-core machine answers the daemon controller slowly: the 2 s default times out when stopping it
+        aiida_config.set_option("daemon.timeout", 60, scope=profile.name)
+        aiida_config.store()
+        yield profile
 
 
 @pytest.fixture(scope="session")
