@@ -57,6 +57,9 @@ class BOSettings:
     n_raw_samples: int = 1024
     n_restarts: int = 5
     constraint_bounds: list[tuple[float | None, float | None]] = field(default_factory=list)
+    #: False: reuse ``state.gp_hyperparameters`` as they are (fitted by a separate, recorded step) instead of
+    #: re-optimising them.
+    optimize_hyperparameters: bool = True
 
     def __post_init__(self) -> None:
         if self.acquisition.upper() not in ("UCB", "LCB", "EI", "PI", "RANGE"):
@@ -229,6 +232,7 @@ def suggest(
         kernel=settings.kernel,
         priors=settings.gp_priors,
         hyperparameters=state.gp_hyperparameters,
+        optimize=settings.optimize_hyperparameters,
         seed=seed,
     )
     state.gp_hyperparameters = model.gp.get_hyperparameters()

@@ -121,6 +121,9 @@ class BandGapWorkChain(_DftEvaluator):
     adds empty bands with smearing, so the conduction band edge is always there.
     """
 
+    #: Properties in the ``properties`` output (a campaign checks its objective against them before it runs).
+    PROPERTIES = ("bandgap", "vbm", "cbm", "direct_gap", "metallic", "total_energy", "energy_per_atom")
+
     @classmethod
     def define(cls, spec):
         super().define(spec)
@@ -226,6 +229,9 @@ class FormationEnergyWorkChain(_DftEvaluator):
     Elemental references come from ``reference_energies`` when the campaign computed them once up front;
     otherwise this work chain runs (or reuses) them itself with the same settings as the candidate.
     """
+
+    #: Properties in the ``properties`` output (a campaign checks its objective against them before it runs).
+    PROPERTIES = ("formation_energy", "stability_score", "total_energy", "energy_per_atom")
 
     @classmethod
     def define(cls, spec):

@@ -1,0 +1,287 @@
+"""``aiida-nanoos campaign run|show|stats|list``: design campaigns from a YAML config, and what they found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .utils import launch, load_profile, read_config, structure_from_spec
+
+CONFIG_KEYS = {"name", "description", "search_space", "objective", "constraints", "config", "evaluator"}
+EVALUATOR_KEYS = {"name", "code", "protocol", "overrides", "electronic_type", "options"}
+
+
+def space_from_config(spec: Any, base_dir: Path) -> dict[str, Any]:
+    """The search space of a config, with ``base_structure`` given as a file, a node PK or ``{bulk: ...}``."""
+    from aiida_nanoos.ml.spaces import atoms_to_dict
+
+    if not isinstance(spec, dict):
+        raise click.BadParameter("search_space: expected a mapping with dimensions and a base_structure")
+    space = dict(spec)
+    base = space.get("base_structure")
+    if base is not None and not (isinstance(base, dict) and "symbols" in base):
+        space["base_structure"] = atoms_to_dict(
+            structure_from_spec(base, base_dir, field="search_space.base_structure").get_ase()
+        )
+    return space
+
+
+def builder_from_config(config: dict[str, Any], base_dir: Path):
+    """A CampaignWorkChain builder from a campaign config (see ``examples/campaign_group_iv.yaml``)."""
+    from aiida import orm
+    from aiida_quantumespresso.common.types import ElectronicType
+
+    from aiida_nanoos.workflows.campaign import CampaignWorkChain, evaluator_builder
+
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        raise click.BadParameter(f"unknown key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}")
+    for key in ("search_space", "objective", "evaluator"):
+        if key not in config:
+            raise click.BadParameter(f"{key}: required")
+    space = space_from_config(config["search_space"], base_dir)
+    evaluator = config["evaluator"]
+    if isinstance(evaluator, str):
+        evaluator = {"name": evaluator}
+    unknown = sorted(set(evaluator) - EVALUATOR_KEYS)
+    if unknown:
+        raise click.BadParameter(f"evaluator: unknown key(s) {unknown}; allowed: {sorted(EVALUATOR_KEYS)}")
+    kwargs: dict[str, Any] = {}
+    if "electronic_type" in evaluator:
+        kind = str(evaluator["electronic_type"]).upper()
+        if kind not in ElectronicType.__members__:
+            raise click.BadParameter(
+                f"evaluator.electronic_type: metal or insulator, got {evaluator['electronic_type']!r}"
+            )
+        kwargs["electronic_type"] = ElectronicType[kind]
+    if "options" in evaluator:
+        kwargs["options"] = evaluator["options"]
+    try:
+        inputs = evaluator_builder(
+            evaluator.get("name", ""),
+            space,
+            code=orm.load_code(evaluator["code"]) if evaluator.get("code") else None,
+            protocol=evaluator.get("protocol"),
+            overrides=evaluator.get("overrides"),
+            constraints=config.get("constraints"),
+            **kwargs,
+        )
+        builder = CampaignWorkChain.get_builder_from_evaluator(
+            space,
+            config["objective"],
+            evaluator["name"],
+            evaluator_inputs=inputs,
+            config=config.get("config"),
+            constraints=config.get("constraints"),
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    metadata = {}
+    if config.get("name"):
+        metadata["label"] = str(config["name"])
+    if config.get("description"):
+        metadata["description"] = str(config["description"])
+    builder.metadata = metadata
+    return builder
+
+
+def load_campaign_node(pk: int):
+    from aiida import orm
+
+    node = orm.load_node(pk)
+    if node.process_label != "CampaignWorkChain":
+        raise click.BadParameter(f"node {pk} is a {node.process_label or type(node).__name__}, not a campaign")
+    return node
+
+
+def campaign_snapshot(node) -> dict[str, Any]:
+    """What a campaign knows now (running or finished): definition, latest state, summaries, statistics."""
+    from aiida import orm
+
+    from aiida_nanoos.ml import campaign as cp
+
+    calls = sorted(node.called, key=lambda n: n.ctime)
+    init = next((c for c in calls if c.process_label == "initialize_campaign" and c.is_finished_ok), None)
+    if init is None:
+        raise click.ClickException(f"campaign {node.pk} has not started yet")
+    definition = init.outputs.definition.get_dict()
+    states = [c.outputs.state for c in calls if c.process_label == "record_iteration" and c.is_finished_ok]
+    if "state" in node.outputs:
+        state_node = node.outputs.state
+    elif states:
+        state_node = states[-1]
+    else:
+        state_node = init.outputs.state
+    summaries = [
+        c.outputs.summary.get_dict() for c in calls if c.process_label == "record_iteration" and c.is_finished_ok
+    ]
+    _, objective, config = cp.validate_campaign(
+        definition["search_space"], definition["objective"], definition["config"], definition.get("constraints")
+    )
+    state = cp.load_state(state_node.get_dict())
+    suggests = [c for c in calls if c.process_label == "suggest_candidates"]
+    records = [c for c in calls if c.process_label == "record_iteration" and c.is_finished_ok]
+    times = [(r.ctime - s.ctime).total_seconds() for s, r in zip(suggests, records, strict=False)]
+    statistics = (
+        node.outputs.statistics.get_dict()
+        if "statistics" in node.outputs
+        else cp.json_safe(cp.statistics(state, objective, config, times))
+    )
+    best = (
+        node.outputs.best_candidates["candidates"]
+        if "best_candidates" in node.outputs
+        else cp.json_safe(cp.best_candidates(state.extra.get("candidates") or [], objective, config.top_n))
+    )
+    evaluations = [
+        link.node for link in node.base.links.get_outgoing().all() if link.link_label.startswith("evaluate_")
+    ]
+    return {
+        "node": node,
+        "definition": definition,
+        "objective": objective,
+        "config": config,
+        "state": state,
+        "state_node": orm.load_node(state_node.pk),
+        "summaries": summaries,
+        "statistics": statistics,
+        "best": best,
+        "evaluations": evaluations,
+        "gp_fits": [c for c in calls if c.process_label == "fit_gp" and c.is_finished_ok],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+@click.group()
+def campaign() -> None:
+    """Design campaigns: search a space of candidates with BO, a GA, random search or an external proposer."""
+
+
+@campaign.command("run")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+def campaign_run(config_file: Path, submit: bool) -> None:
+    """Run the campaign described by CONFIG_FILE (YAML)."""
+    load_profile()
+    builder = builder_from_config(read_config(config_file), config_file.parent)
+    node = launch(builder, submit)
+    if submit:
+        click.echo(
+            f"Follow it with `aiida-nanoos campaign show {node.pk}` and `aiida-nanoos campaign stats {node.pk}`."
+        )
+        return
+    click.echo(f"{node.process_label}<{node.pk}> finished with exit status {node.exit_status}")
+    echo_show(node)
+    if node.exit_status:
+        raise SystemExit(node.exit_status)
+
+
+def echo_show(node) -> None:
+    snap = campaign_snapshot(node)
+    objective, config, state = snap["objective"], snap["config"], snap["state"]
+    names = ", ".join(o.name for o in objective.objectives)
+    click.echo(f"Campaign {node.pk} [{node.process_state.value if node.process_state else '?'}]  {node.label or ''}")
+    click.echo(
+        f"  algorithm {config.algorithm}, batch {config.batch_size}, objective {names}, "
+        f"evaluator {node.inputs.evaluator.value}, iterations {state.iteration}/{config.max_iterations}"
+    )
+    click.echo("\nIterations")
+    click.echo(f"  {'it':>3} {'evaluated':>9} {'failed':>6} {'best':>12} {'best so far':>12}")
+    for s in snap["summaries"]:
+        click.echo(
+            f"  {s['iteration']:>3} {s['candidates_evaluated']:>9} {s['failed']:>6} "
+            f"{_fmt(s['best_objective_value']):>12} {_fmt(s['best_so_far']):>12}"
+        )
+    click.echo("\nBest candidates")
+    props = sorted(objective.properties) or []
+    header = "  " + f"{'rank':>4} {'id':8} {'formula':12} {'objective':>18} " + " ".join(f"{p:>16}" for p in props)
+    click.echo(header + "  structure")
+    from aiida import orm
+
+    for c in snap["best"]:
+        pk = orm.load_node(c["uuid"]).pk if c.get("uuid") else "-"
+        values = " ".join(f"{_fmt(c['properties'].get(p)):>16}" for p in props)
+        flag = "" if c.get("feasible", True) else " (infeasible)"
+        click.echo(f"  {c['rank']:>4} {c['id']:8} {c['formula']:12} {_fmt(c['objectives']):>18} {values}  {pk}{flag}")
+    click.echo("\nState")
+    click.echo(f"  Dict<{snap['state_node'].pk}>: {len(state.values)} evaluations, random stream at {state.counter}")
+    if snap["gp_fits"]:
+        fit = snap["gp_fits"][-1].outputs.result.get_dict()["models"]
+        for m in fit:
+            ls = ", ".join(f"{v:.3g}" for v in m["lengthscales"])
+            click.echo(
+                f"  GP ({m['objective']}): {m['kernel']}, lengthscales [{ls}], noise {m['noise_variance']:.3g}, "
+                f"{m['n_observed']} observations"
+            )
+    if state.ga:
+        click.echo(f"  GA: {state.ga['kind']}, population {len(state.ga['fitness'])}")
+    click.echo(f"  convergence: {state.extra.get('converged') or 'running'}")
+
+
+@campaign.command("show")
+@click.argument("pk", type=int)
+def campaign_show(pk: int) -> None:
+    """Iterations, best candidates and algorithm state of campaign PK (running or finished)."""
+    load_profile()
+    echo_show(load_campaign_node(pk))
+
+
+@campaign.command("stats")
+@click.argument("pk", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+def campaign_stats(pk: int, as_json: bool) -> None:
+    """Budget used, evaluations, failures, best per iteration and convergence of campaign PK."""
+    load_profile()
+    node = load_campaign_node(pk)
+    snap = campaign_snapshot(node)
+    stats = dict(snap["statistics"])
+    durations = [(e.mtime - e.ctime).total_seconds() for e in snap["evaluations"] if e.is_terminated]
+    stats["evaluation_wall_time_total"] = sum(durations)
+    stats["campaign_wall_time"] = (node.mtime - node.ctime).total_seconds()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    budget = stats["budget"]
+    click.echo(
+        f"Campaign {pk}: {stats['iterations']} iterations, convergence: {stats['convergence_reason'] or 'running'}"
+    )
+    click.echo(f"  budget used       {stats['budget_used']}" + (f" of {budget}" if budget else " (no budget)"))
+    click.echo(
+        f"  evaluations       {stats['total_candidates_evaluated']}, failed {stats['failed_evaluations']}, "
+        f"infeasible {stats['infeasible_candidates']}"
+    )
+    click.echo(f"  best {stats['metric']}: {_fmt(stats['best_objective_value'])}")
+    click.echo(f"  best per iteration  {_fmt(stats['best_per_iteration'])}")
+    click.echo(f"  convergence trend   {_fmt(stats['convergence_trend'])}")
+    click.echo(f"  iteration times (s) {_fmt(stats['iteration_times'])}")
+    click.echo(f"  generation methods  {stats['generation_methods']}")
+    click.echo(
+        f"  wall time {stats['campaign_wall_time']:.1f} s, of which evaluations (summed) "
+        f"{stats['evaluation_wall_time_total']:.1f} s"
+    )
+
+
+@campaign.command("list")
+def campaign_list() -> None:
+    """Campaigns in the profile, newest last."""
+    load_profile()
+    from aiida import orm
+
+    query = orm.QueryBuilder().append(
+        orm.WorkChainNode, filters={"attributes.process_label": "CampaignWorkChain"}, project=["*"]
+    )
+    query.order_by({orm.WorkChainNode: {"ctime": "asc"}})
+    for (node,) in query.iterall():
+        state = node.process_state.value if node.process_state else "?"
+        click.echo(f"{node.pk:>6}  {state:9} exit {node.exit_status!s:>4}  {node.ctime:%Y-%m-%d %H:%M}  {node.label}")

@@ -1,0 +1,176 @@
+"""Calcfunctions of a design campaign: every decision (GP fit, proposal, ranking, Pareto front) is a node.
+
+Each takes the campaign's ``definition`` (search space, objective, config and constraints in one node, made by
+:func:`initialize_campaign` from the work chain's inputs) and the current state ``Dict``, and calls the pure core
+(:mod:`aiida_nanoos.ml.campaign`, :mod:`aiida_nanoos.ml.proposers`); nothing numerical happens here. Candidates
+are ``StructureData`` outputs carrying an immutable ``candidate`` attribute (id, iteration, generation method,
+parent ids and UUIDs, parameters, the seed that placed substituted sites).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from aiida import orm
+from aiida.engine import ExitCode, calcfunction
+from threadpoolctl import threadpool_limits
+
+from aiida_nanoos.ml import campaign as cp
+from aiida_nanoos.ml import proposers
+
+#: Attribute of a candidate StructureData holding its campaign record.
+CANDIDATE_ATTRIBUTE = "candidate"
+#: Exit status of ``suggest_candidates`` when the external proposer fails (the campaign maps it to its own code).
+EXTERNAL_PROPOSER_FAILED = 402
+
+
+def _python(node: orm.Data | None) -> Any:
+    if node is None:
+        return None
+    if isinstance(node, orm.Dict):
+        return node.get_dict()
+    return node.value
+
+
+def load_campaign(definition: orm.Dict) -> tuple[Any, cp.CampaignObjective, cp.CampaignConfig]:
+    """The validated space, objective and configuration from a campaign ``definition`` node."""
+    data = definition.get_dict()
+    return cp.validate_campaign(data["search_space"], data["objective"], data["config"], data.get("constraints"))
+
+
+@calcfunction
+def initialize_campaign(
+    search_space: orm.Dict,
+    objective: orm.Dict | orm.Str,
+    config: orm.Dict,
+    constraints: orm.Dict | None = None,
+    restart_from: orm.Dict | None = None,
+) -> dict[str, orm.Dict]:
+    """The campaign ``definition`` (space, objective, config and constraints in one node, the input of every later
+    decision) and the starting ``state``: empty (seeded random stream, no history), or the history of
+    ``restart_from`` with its stopping reason re-checked against this configuration (e.g. more iterations)."""
+    definition = {
+        "search_space": search_space.get_dict(),
+        "objective": _python(objective),
+        "config": config.get_dict(),
+        "constraints": _python(constraints),
+    }
+    _, obj, cfg = cp.validate_campaign(
+        definition["search_space"], definition["objective"], definition["config"], definition["constraints"]
+    )
+    if restart_from is None:
+        state = cp.new_state(cfg)
+        state.extra["algorithm"] = cfg.algorithm
+    else:
+        state = cp.load_state(restart_from.get_dict())
+        state.extra["pending"] = []
+        state.extra["converged"] = cp.check_convergence(state, obj, cfg) if state.iteration else None
+    return {"definition": orm.Dict(definition), "state": orm.Dict(cp.dump_state(state))}
+
+
+@calcfunction
+def fit_gp(definition: orm.Dict, state: orm.Dict) -> orm.Dict:
+    """Gaussian-process hyper-parameters fitted to the campaign history (one model per objective)."""
+    space, obj, cfg = load_campaign(definition)
+    with threadpool_limits(limits=1):  # small matrices: BLAS threads only contend with the evaluations
+        fitted = proposers.fit_models(space, obj, cfg, cp.load_state(state.get_dict()))
+    if fitted is None:
+        raise ValueError("fit_gp needs at least two successful evaluations")
+    return orm.Dict(cp.json_safe(fitted))
+
+
+@calcfunction
+def suggest_candidates(
+    definition: orm.Dict,
+    state: orm.Dict,
+    hyperparameters: orm.Dict | None = None,
+    **population: orm.StructureData,
+) -> dict[str, orm.Data] | ExitCode:
+    """The next batch: ``candidate_<id>`` structures, a ``proposals`` report and the new ``state``.
+
+    ``population`` are the GA's current parents (inputs for provenance: the children's parents are among them).
+    An unreachable or misbehaving external proposer gives exit status 402 and no new state.
+    """
+    from aiida_nanoos.ml.external_proposer import ExternalProposerError
+
+    space, obj, cfg = load_campaign(definition)
+    current = cp.load_state(state.get_dict())
+    try:
+        with threadpool_limits(limits=1):
+            proposal = proposers.propose(space, obj, cfg, current, _python(hyperparameters))
+    except ExternalProposerError as error:
+        return ExitCode(EXTERNAL_PROPOSER_FAILED, str(error))
+    uuids = {r["id"]: r.get("uuid") for r in current.extra.get("candidates") or []}
+    outputs: dict[str, orm.Data] = {}
+    table = []
+    for record, atoms in proposal["candidates"]:
+        if atoms is None:
+            raise ValueError("a campaign evaluates structures: the search space needs a base_structure")
+        structure = orm.StructureData(ase=atoms)
+        record["uuid"] = structure.uuid
+        structure.base.attributes.set(
+            CANDIDATE_ATTRIBUTE,
+            {
+                "id": record["id"],
+                "iteration": record["iteration"] + 1,
+                "generation_method": record["generation_method"],
+                "parents": record["parents"],
+                "parent_uuids": [uuids.get(p) for p in record["parents"]],
+                "parameters": record["parameters"],
+                "site_seed": record["site_seed"],
+                "acquisition": record["acquisition"],
+            },
+        )
+        structure.label = f"{record['id']} {record['formula']}"
+        structure.description = f"campaign candidate {record['id']} ({record['generation_method']})"
+        outputs[f"candidate_{record['id']}"] = structure
+        table.append({k: record.get(k) for k in ("id", "uuid", "formula", "generation_method", "parents")})
+    outputs["proposals"] = orm.Dict(cp.json_safe({"candidates": table, "report": proposal["report"]}))
+    outputs["state"] = orm.Dict(cp.dump_state(current))
+    return outputs
+
+
+@calcfunction
+def record_iteration(
+    definition: orm.Dict,
+    state: orm.Dict,
+    failures: orm.Dict,
+    **properties: orm.Dict,
+) -> dict[str, orm.Dict]:
+    """Rank the evaluated batch, update the history and check convergence: new ``state`` and the ``summary``.
+
+    ``properties_<id>`` are the evaluators' outputs; candidates without one are recorded as failed with the
+    reason in ``failures``.
+    """
+    space, obj, cfg = load_campaign(definition)
+    current = cp.load_state(state.get_dict())
+    by_id = {key.removeprefix("properties_"): node.get_dict() for key, node in properties.items()}
+    summary = cp.record_results(current, space, obj, cfg, by_id, failures.get_dict())
+    return {"state": orm.Dict(cp.dump_state(current)), "summary": orm.Dict(cp.json_safe(summary))}
+
+
+@calcfunction
+def pareto_front(definition: orm.Dict, state: orm.Dict) -> orm.Dict:
+    """Feasible non-dominated candidates of a multi-objective campaign and their hypervolume."""
+    _, obj, cfg = load_campaign(definition)
+    current = cp.load_state(state.get_dict())
+    records = current.extra.get("candidates") or []
+    return orm.Dict(cp.json_safe(cp.pareto_records(records, obj, cfg, current.extra.get("reference_point"))))
+
+
+@calcfunction
+def summarize_campaign(definition: orm.Dict, state: orm.Dict, timing: orm.List) -> dict[str, orm.Dict]:
+    """The campaign's result: ``best_candidates`` (top N with properties) and ``statistics`` (budget, failures,
+    best per iteration, convergence trend and reason, iteration wall times from ``timing`` [[start, end], ...])."""
+    _, obj, cfg = load_campaign(definition)
+    current = cp.load_state(state.get_dict())
+    times = [
+        (datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)).total_seconds()
+        for start, end in timing.get_list()
+    ]
+    records = current.extra.get("candidates") or []
+    return {
+        "best_candidates": orm.Dict(cp.json_safe({"candidates": cp.best_candidates(records, obj, cfg.top_n)})),
+        "statistics": orm.Dict(cp.json_safe(cp.statistics(current, obj, cfg, times))),
+    }
