@@ -3,7 +3,8 @@
 aiida-lammps' ``LammpsPotentialData`` holds one file, and a SNAP potential has two (``.snapcoeff`` and
 ``.snapparam``). This CalcJob keeps everything else of ``lammps.base`` (parameters schema, input blocks, parser
 with thermo, trajectory and final structure) and swaps the potential for a :class:`PotentialData`, whose files are
-copied into the working directory and whose own ``pair_style``/``pair_coeff`` lines are written.
+copied into the working directory and whose own ``pair_style``/``pair_coeff`` lines are written. Its parser first
+checks whether the dynamics blew up (lost atoms, NaN, absurd temperature) and says so with its own exit code.
 """
 
 from __future__ import annotations
@@ -12,9 +13,87 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida_lammps.calculations.base import LammpsBaseCalculation
 from aiida_lammps.parsers import inputfile
+from aiida_lammps.parsers.base import LammpsBaseParser
 from aiida_lammps.parsers.utils import generate_lammps_structure
 
-from aiida_nanoos.data.potential import PotentialData
+from aiida_nanoos.data.potential import LAMMPS_READY, PotentialData
+from aiida_nanoos.ml.md_stability import detect_instability
+
+#: Ensembles of :func:`md_parameters` and the LAMMPS integrator behind each.
+ENSEMBLES = {"nve": "nve", "nvt": "nvt", "npt": "npt"}
+#: Default temperature (K) above which a run counts as blown up (override with settings ``max_temperature``).
+DEFAULT_MAX_TEMPERATURE = 1.0e4
+
+
+def md_parameters(
+    ensemble: str = "nvt",
+    temperature: float = 300.0,
+    steps: int = 1000,
+    timestep_fs: float = 1.0,
+    seed: int = 1,
+    pressure_gpa: float = 0.0,
+    thermo_every: int = 10,
+    dump_every: int = 100,
+    tdamp_fs: float | None = None,
+    pdamp_fs: float | None = None,
+    initial_temperature: float | None = None,
+) -> dict:
+    """aiida-lammps ``parameters`` for NVE / NVT (Nosé-Hoover) / NPT (isotropic) MD in metal units.
+
+    Velocities are drawn at ``initial_temperature`` (default: ``temperature``; for NVE the initial kinetic energy
+    equipartitions, so the run settles near half of it) from a Gaussian with seed ``seed``, without net momentum or
+    rotation. Damping times default to 100 (thermostat) and 1000 (barostat) timesteps, as the LAMMPS manual advises.
+    """
+    if ensemble not in ENSEMBLES:
+        raise ValueError(f"ensemble must be one of {sorted(ENSEMBLES)}, got {ensemble!r}")
+    for name, value in (("temperature", temperature), ("timestep_fs", timestep_fs)):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    for name, value in (("steps", steps), ("thermo_every", thermo_every), ("dump_every", dump_every), ("seed", seed)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+    timestep_ps = timestep_fs / 1000.0
+    tdamp = (tdamp_fs if tdamp_fs is not None else 100.0 * timestep_fs) / 1000.0
+    pdamp = (pdamp_fs if pdamp_fs is not None else 1000.0 * timestep_fs) / 1000.0
+    constraints: dict = {}
+    if ensemble in ("nvt", "npt"):
+        constraints["temp"] = [temperature, temperature, tdamp]
+    if ensemble == "npt":
+        bar = pressure_gpa * 1.0e4
+        constraints["iso"] = [bar, bar, pdamp]
+    integration: dict = {"style": ENSEMBLES[ensemble]}
+    if constraints:
+        integration["constraints"] = constraints
+    return {
+        "control": {"units": "metal", "timestep": timestep_ps},
+        "structure": {"atom_style": "atomic"},
+        "potential": {},
+        "thermo": {
+            "printing_rate": int(thermo_every),
+            "thermo_printing": {
+                "step": True,
+                "temp": True,
+                "pe": True,
+                "ke": True,
+                "etotal": True,
+                "press": True,
+                "vol": True,
+            },
+        },
+        "md": {
+            "integration": integration,
+            "max_number_steps": int(steps),
+            "velocity": [
+                {
+                    "create": {"temp": initial_temperature or temperature, "seed": int(seed)},
+                    "dist": "gaussian",
+                    "mom": "yes",
+                    "rot": "yes",
+                }
+            ],
+        },
+        "dump": {"dump_rate": int(dump_every)},
+    }
 
 
 def lammps_species(structure: orm.StructureData) -> list[str]:
@@ -31,20 +110,29 @@ def lammps_species(structure: orm.StructureData) -> list[str]:
 
 
 def validate_md_inputs(value: dict, ctx) -> str | None:
-    """Refuse a structure with an element the potential lacks, before anything is submitted."""
+    """Refuse a structure with an element the potential lacks (or a potential LAMMPS cannot run) before submission."""
     message = LammpsBaseCalculation._validate_inputs(value, ctx)
     if message:
         return message
-    if "potential" in value and "structure" in value:
+    potential = value.get("potential")
+    if potential is not None and potential.descriptor_type not in LAMMPS_READY:
+        return (
+            f"potential: a {potential.descriptor_type} potential cannot run in this LAMMPS build (no ML-IAP Python "
+            "or ML-PACE package); run MACE MD through ASE (aiida_nanoos.ml.mace_potential.run_ase_md)"
+        )
+    if potential is not None and "structure" in value:
         try:
-            value["potential"].check_elements(lammps_species(value["structure"]))
+            potential.check_elements(lammps_species(value["structure"]))
         except ValueError as error:
-            return str(error)
+            return f"structure: {error}"
+    settings = value["settings"].get_dict() if "settings" in value else {}
+    if "max_temperature" in settings and not float(settings["max_temperature"]) > 0:
+        return f"settings.max_temperature must be positive, got {settings['max_temperature']}"
     return None
 
 
 class MdCalculation(LammpsBaseCalculation):
-    """LAMMPS MD (NVE/NVT/NPT, or minimisation) with a ``nanoos.potential``; outputs as aiida-lammps' ``lammps.base``."""
+    """LAMMPS MD (NVE/NVT/NPT or minimisation) with a ``nanoos.potential``; outputs as aiida-lammps' ``lammps.base``."""
 
     @classmethod
     def define(cls, spec):
@@ -52,6 +140,15 @@ class MdCalculation(LammpsBaseCalculation):
         spec.inputs.pop("potential")
         spec.input("potential", valid_type=PotentialData, help="The machine-learned potential (nanoos.potential).")
         spec.inputs.validator = validate_md_inputs
+        spec.inputs["metadata"]["options"]["parser_name"].default = "nanoos.md"
+        spec.inputs["metadata"]["options"]["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
+        spec.inputs["metadata"]["options"]["withmpi"].default = False
+        spec.exit_code(
+            350,
+            "ERROR_MD_UNSTABLE",
+            message="The MD blew up: {reason}. Retry with a smaller timestep, or add such configurations to the "
+            "training set.",
+        )
 
     def prepare_for_submission(self, folder):
         options = self.inputs.metadata.options
@@ -159,3 +256,22 @@ class MdCalculation(LammpsBaseCalculation):
             + inputfile.write_final_variables_block(fixed_thermo=fixed_thermo, final_file=options.variables_filename)
             + restart_block["final"]
         )
+
+
+class MdParser(LammpsBaseParser):
+    """aiida-lammps' parser, preceded by a blow-up check (exit 350 with the reason) on the LAMMPS screen output."""
+
+    def parse(self, **kwargs):
+        try:
+            retrieved = self.retrieved
+        except Exception:  # noqa: BLE001
+            return self.exit_codes.ERROR_NO_RETRIEVED_FOLDER
+        output_name = self.node.get_option("output_filename")
+        if output_name in retrieved.base.repository.list_object_names():
+            settings = self.node.inputs.settings.get_dict() if "settings" in self.node.inputs else {}
+            limit = float(settings.get("max_temperature", DEFAULT_MAX_TEMPERATURE))
+            reason = detect_instability(retrieved.base.repository.get_object_content(output_name), limit)
+            if reason:
+                self.logger.error(f"the MD blew up: {reason}")
+                return self.exit_codes.ERROR_MD_UNSTABLE.format(reason=reason)
+        return super().parse(**kwargs)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from .benchmark import benchmark
+from .campaign import campaign
+from .hybrid import hybrid
 from .label import label
+from .potential import potential
 from .setup import doctor, setup
 from .training_set import trainingset
 
@@ -19,5 +22,5 @@ def cli(ctx: click.Context, profile_name: str | None) -> None:
     ctx.obj["profile"] = profile_name
 
 
-for command in (setup, doctor, label, trainingset, benchmark):
+for command in (setup, doctor, label, trainingset, benchmark, hybrid, potential, campaign):
     cli.add_command(command)

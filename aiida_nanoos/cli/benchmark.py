@@ -15,6 +15,10 @@ BENCHMARKS = {
     "al-pool": "al_pool",
     "label-overhead": "label_overhead",
     "setup-time": "setup_time",
+    "md-throughput": "md_throughput",
+    "nve-drift": "nve_drift",
+    "hybrid-cost": "hybrid_cost",
+    "campaign-overhead": "campaign_overhead",
 }
 
 

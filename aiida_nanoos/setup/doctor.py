@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -22,7 +23,11 @@ class Check:
 
 
 def _run(command: list[str], stdin: str = "", timeout: float = 30) -> str:
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    """Output of a program run in a scratch folder (pw.x started without input may leave files behind)."""
+    with tempfile.TemporaryDirectory() as folder:
+        result = subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False, cwd=folder
+        )
     return result.stdout + result.stderr
 
 

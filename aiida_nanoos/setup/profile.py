@@ -221,6 +221,15 @@ def configure_resources(report: SetupReport, family_label: str = FAMILY_LABEL) -
     computer = ensure_computer(report)
     ensure_code(report, computer, PW_CODE_LABEL, pw_executable(), "quantumespresso.pw")
     ensure_code(report, computer, LMP_CODE_LABEL, lmp_executable(), "lammps.base")
+    ensure_code(
+        report,
+        computer,
+        "nanoos-train",
+        find_executable(
+            "nanoos-train", "reinstall aiida-nanoos (pip install -e .)", (Path(sys.prefix) / "bin" / "nanoos-train",)
+        ),
+        "nanoos.train",
+    )
     ensure_pseudo_family(report, family_label)
     return report
 

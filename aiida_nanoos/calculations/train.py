@@ -1,0 +1,163 @@
+"""``nanoos.train``: fit an interatomic potential to a training set on any computer that has the package installed.
+
+The CalcJob copies the training set's extxyz file and a JSON config next to each other and runs the ``nanoos-train``
+console script (:mod:`aiida_nanoos.ml.potential_training`, no AiiDA needed there). The parser turns the potential
+files and ``metrics.json`` it writes into a :class:`PotentialData` (and one per committee member), so the fit
+(training set -> potential) is one CalcJob in the provenance graph, and training can run through the daemon on a
+remote machine like any DFT calculation.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiida import orm
+from aiida.common import datastructures
+from aiida.engine import CalcJob
+from aiida.parsers import Parser
+
+from aiida_nanoos.data.potential import PotentialData
+from aiida_nanoos.data.training_set import TrainingSetData
+from aiida_nanoos.ml.potential_training import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
+
+FRAMES_FILENAME = "frames.extxyz"
+CONFIG_FILENAME = "config.json"
+OUTPUT_FOLDER = "potential"
+
+
+def validate_config(value: orm.Dict | None, _) -> str | None:
+    """Refuse a bad training config at submission, naming the field (the same check the script makes)."""
+    if value is None:
+        return None
+    try:
+        parse_train_config(value.get_dict())
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def validate_inputs(inputs: dict, _) -> str | None:
+    """The config's explicit element list must cover the training set."""
+    if "config" not in inputs or "training_set" not in inputs:
+        return None
+    elements = inputs["config"].get_dict().get("elements")
+    if elements:
+        missing = sorted(set(inputs["training_set"].elements) - set(elements))
+        if missing:
+            return f"config.elements lacks {missing}, present in the training set"
+    return None
+
+
+class TrainCalculation(CalcJob):
+    """Fit SNAP / quadratic SNAP / MACE to a ``nanoos.training_set``; outputs a ``nanoos.potential`` with its errors."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input("training_set", valid_type=TrainingSetData, help="Labelled frames to fit.")
+        spec.input(
+            "config",
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({"descriptor_type": "SNAP"}),
+            validator=validate_config,
+            help="descriptor_type (SNAP, qSNAP, MACE), name, version, snap hyper-parameters, weights, solver, "
+            "reference potential, energy_shift, committee, mace settings (see potential_training.TrainConfig).",
+        )
+        spec.inputs["metadata"]["options"]["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
+        spec.inputs["metadata"]["options"]["parser_name"].default = "nanoos.train"
+        spec.inputs["metadata"]["options"]["withmpi"].default = False
+        spec.inputs.validator = validate_inputs
+        spec.output("potential", valid_type=PotentialData, help="The fitted potential with its training errors.")
+        spec.output_namespace(
+            "committee", valid_type=PotentialData, dynamic=True, required=False, help="Committee members (member_00..)."
+        )
+        spec.output("metrics", valid_type=orm.Dict, help="Training errors, timings and settings (metrics.json).")
+        spec.exit_code(
+            300,
+            "ERROR_NO_RETRIEVED_FOLDER",
+            message="The retrieved folder could not be accessed.",
+            invalidates_cache=True,
+        )
+        spec.exit_code(
+            310, "ERROR_INVALID_CONFIG", message="nanoos-train refused the config: {message}", invalidates_cache=True
+        )
+        spec.exit_code(320, "ERROR_TRAINING_FAILED", message="nanoos-train failed: {message}", invalidates_cache=True)
+        spec.exit_code(
+            330,
+            "ERROR_OUTPUT_MISSING",
+            message="nanoos-train wrote no metrics.json or potential files ({message}).",
+            invalidates_cache=True,
+        )
+        spec.exit_code(
+            340,
+            "ERROR_NON_FINITE_ERRORS",
+            message="the fitted potential has non-finite training errors: the fit is unusable.",
+        )
+
+    def prepare_for_submission(self, folder):
+        with folder.open(CONFIG_FILENAME, "w") as handle:
+            json.dump(self.inputs.config.get_dict(), handle, indent=1)
+        codeinfo = datastructures.CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = [
+            "--frames", FRAMES_FILENAME, "--config", CONFIG_FILENAME, "--output", OUTPUT_FOLDER,
+        ]  # fmt: skip
+        codeinfo.stdout_name = "train.out"
+        codeinfo.withmpi = False
+        calcinfo = datastructures.CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.local_copy_list = [(self.inputs.training_set.uuid, TrainingSetData.FILENAME, FRAMES_FILENAME)]
+        calcinfo.retrieve_list = ["train.out", OUTPUT_FOLDER]
+        return calcinfo
+
+
+class TrainParser(Parser):
+    """Builds the potential node(s) from ``potential/metrics.json`` and the files it lists."""
+
+    def parse(self, **kwargs):
+        import tempfile
+        from pathlib import Path
+
+        try:
+            retrieved = self.retrieved
+        except Exception:  # noqa: BLE001
+            return self.exit_codes.ERROR_NO_RETRIEVED_FOLDER
+        stderr_name = self.node.get_option("scheduler_stderr")
+        names = retrieved.base.repository.list_object_names()
+        stderr = retrieved.base.repository.get_object_content(stderr_name) if stderr_name in names else ""
+        message = next(
+            (line.split(":", 2)[-1].strip() for line in reversed(stderr.splitlines()) if "nanoos-train:" in line), ""
+        )
+        if "invalid config" in stderr:
+            return self.exit_codes.ERROR_INVALID_CONFIG.format(message=message)
+        if "training failed" in stderr:
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
+        if OUTPUT_FOLDER not in names or METRICS_FILENAME not in retrieved.base.repository.list_object_names(
+            OUTPUT_FOLDER
+        ):
+            tail = " | ".join(stderr.strip().splitlines()[-3:]) or "no stderr"
+            return self.exit_codes.ERROR_OUTPUT_MISSING.format(message=tail)
+        with tempfile.TemporaryDirectory(prefix="nanoos-train-parse-") as folder:
+            folder = Path(folder)
+            retrieved.base.repository.copy_tree(folder, OUTPUT_FOLDER)
+            description = json.loads((folder / METRICS_FILENAME).read_text())
+            if any(value is None for value in description["metrics"]["train"].values()):
+                return self.exit_codes.ERROR_NON_FINITE_ERRORS
+            try:
+                potential = PotentialData.from_training_output(folder, description)
+                members = {
+                    f"member_{index:02d}": PotentialData.from_training_output(folder, description, member=index)
+                    for index in range(len(description.get("committee", [])))
+                }
+            except (OSError, KeyError, ValueError) as error:
+                return self.exit_codes.ERROR_OUTPUT_MISSING.format(message=str(error))
+        self.out("potential", potential)
+        if members:
+            self.out("committee", members)
+        summary = {key: value for key, value in description.items() if key != "committee"}
+        summary["committee_metrics"] = [member["metrics"] for member in description.get("committee", [])]
+        self.out("metrics", orm.Dict(summary))
+        return None
+
+
+__all__ = ["COMMITTEE_FOLDER", "TrainCalculation", "TrainParser"]
