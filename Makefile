@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # Keep AiiDA's configuration inside the checkout unless the user chose another place.
 AIIDA_PATH ?= $(CURDIR)/.aiida
 export AIIDA_PATH
+# The daemon and the tests call `verdi` and the venv's tools by name.
+export PATH := $(BIN):$(PATH)
 # Debian packages the project needs: pw.x/ld1.x (+ pseudopotentials), and the services of a daemon profile.
 DEBIAN_PACKAGES := quantum-espresso quantum-espresso-data postgresql rabbitmq-server
 PYTEST_ARGS ?=
@@ -13,7 +15,8 @@ PYTEST_ARGS ?=
 .PHONY: demo test setup system venv doctor lint clean-profile
 
 demo: system venv setup
-	$(BIN)/aiida-nanoos label run examples/label_si.yaml
+	$(BIN)/aiida-nanoos hybrid run examples/hybrid_si.yaml
+	$(BIN)/aiida-nanoos campaign run examples/campaign_group_iv.yaml
 
 test: system venv
 	$(BIN)/pytest -ra $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "gp-latency": "gp_latency",
     "gnn": "gnn",
     "al-pool": "al_pool",
+    "screening": "screening",
     "label-overhead": "label_overhead",
     "setup-time": "setup_time",
     "md-throughput": "md_throughput",
