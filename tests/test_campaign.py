@@ -197,7 +197,10 @@ def _bad(edit_space=None, objective="maximize_bandgap", config=None, evaluator="
         (lambda: _bad(objective={"objective": "custom", "formula": "exec('1')"}), r"objective: .*call to 'exec'"),
         (lambda: _bad(objective={"objective": "custom", "formula": "cost"}), r"objective: needs \['cost'\]"),
         (lambda: _bad(config={"batch_size": 99, "candidate_pool": 10}), r"config.batch_size: 99 is larger"),
-        (lambda: _bad(config={"algorithm": "active_learning"}), r"config.algorithm: 'active_learning'"),
+        (
+            lambda: _bad(config={"algorithm": "active_learning"}),
+            r"config.surrogate: 'active_learning' needs a surrogate",
+        ),
         (lambda: _bad(evaluator="band_structure"), r"evaluator: unknown evaluator 'band_structure'"),
         (lambda: _bad(constraints={"allowed_elements": ["Si", "Kryptonite"]}), r"allowed_elements: unknown element"),
     ],

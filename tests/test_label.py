@@ -58,9 +58,7 @@ def test_label_sampled_silicon_in_process(label_builder, silicon_primitive):
     assert np.abs(forces.sum(axis=0)).max() < 0.05 * len(forces)  # forces sum to ~zero in each cell
     assert training_set.statistics["max_force"] > 0.05  # rattled atoms feel real forces
     # at most two DFT runs were in flight: the third started only after the first batch ended
-    workchains = sorted(
-        (n for n in node.called if n.process_label == "PwBaseWorkChain"), key=lambda n: n.ctime
-    )
+    workchains = sorted((n for n in node.called if n.process_label == "PwBaseWorkChain"), key=lambda n: n.ctime)
     assert len(workchains) == 3
     assert workchains[2].ctime > min(workchains[0].mtime, workchains[1].mtime)
 
@@ -73,7 +71,8 @@ def test_label_explicit_configurations_through_the_daemon(label_builder, submit_
     assert training_set.num_frames == 2
     assert_labels_come_from_the_calculations(training_set, node)
     pressure = {
-        round(frame.cell.volume, 3): -np.mean(frame_io.frame_labels(frame)["stress"][:3]) for frame in training_set.get_frames()
+        round(frame.cell.volume, 3): -np.mean(frame_io.frame_labels(frame)["stress"][:3])
+        for frame in training_set.get_frames()
     }
     small, large = sorted(pressure)
     assert pressure[small] > pressure[large]  # the compressed cell is under higher pressure

@@ -38,7 +38,24 @@ def test_configure_resources_twice_changes_nothing(nanoos_resources):
     assert count_entities() == before
     family = orm.load_group("nanoos/PBE/US")
     sources = family.base.extras.get("nanoos_sources")["elements"]
-    assert set(family.elements) >= {"H", "B", "C", "N", "O", "Al", "Si", "P", "Ga", "Ge", "As", "Mo", "W", "S", "Se", "Te"}
+    assert set(family.elements) >= {
+        "H",
+        "B",
+        "C",
+        "N",
+        "O",
+        "Al",
+        "Si",
+        "P",
+        "Ga",
+        "Ge",
+        "As",
+        "Mo",
+        "W",
+        "S",
+        "Se",
+        "Te",
+    }
     assert all(sources[element]["source"] for element in family.elements)  # where every file came from
     assert family.get_recommended_cutoffs(elements=("Si",), unit="Ry")[0] > 0
 
@@ -90,7 +107,7 @@ def postgres_and_rabbitmq_available() -> str | None:
 
 @pytest.mark.skipif(postgres_and_rabbitmq_available() is not None, reason=str(postgres_and_rabbitmq_available()))
 def test_postgres_rabbitmq_profile_labels_through_the_daemon(tmp_path):
-    """The daemon profile: PostgreSQL storage + RabbitMQ broker, services started when down, real pw.x via the daemon."""
+    """The daemon profile: PostgreSQL storage + RabbitMQ broker, services started if down, pw.x via the daemon."""
     aiida_path = tmp_path / "aiida"
     profile = f"nanoos-psql-test-{os.getpid()}"
     setup = nanoos("setup", "--postgres", "--profile-name", profile, aiida_path=aiida_path)

@@ -10,7 +10,18 @@ import click
 
 from .utils import launch, load_profile, read_config, structure_from_spec
 
-CONFIG_KEYS = {"name", "description", "search_space", "objective", "constraints", "config", "evaluator"}
+CONFIG_KEYS = {
+    "name",
+    "description",
+    "search_space",
+    "objective",
+    "constraints",
+    "config",
+    "evaluator",
+    "surrogate_code",
+}
+#: Code of the surrogate's training CalcJob when ``config.surrogate.training`` is set and none is named.
+DEFAULT_SURROGATE_CODE = "nanoos-train-model@localhost"
 EVALUATOR_KEYS = {"name", "code", "protocol", "overrides", "electronic_type", "options"}
 
 
@@ -79,6 +90,15 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
+    surrogate = (config.get("config") or {}).get("surrogate") or {}
+    if config.get("surrogate_code") or (isinstance(surrogate, dict) and surrogate.get("training") is not None):
+        label = config.get("surrogate_code") or DEFAULT_SURROGATE_CODE
+        try:
+            builder.surrogate_code = orm.load_code(label)
+        except Exception as error:  # noqa: BLE001 (NotExistent, MultipleObjectsError)
+            raise click.BadParameter(
+                f"surrogate_code: no code {label!r} (run `aiida-nanoos setup`): {error}", param_hint="surrogate_code"
+            ) from error
     metadata = {}
     if config.get("name"):
         metadata["label"] = str(config["name"])

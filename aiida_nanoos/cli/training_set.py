@@ -1,4 +1,4 @@
-"""``aiida-nanoos trainingset``: list, show, export and import training sets (also ``verdi data nanoos.training_set``)."""
+"""``aiida-nanoos trainingset``: list, show, export and import training sets (``verdi data nanoos.training_set``)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ def echo_summary(training_set) -> None:
     """Print what a materials scientist checks first about a training set."""
     stats = training_set.statistics
     click.echo(f"TrainingSetData<{training_set.pk}> {training_set.label or ''}".rstrip())
-    click.echo(f"  frames: {stats['num_frames']}   atoms: {stats['num_atoms']}   elements: {', '.join(stats['elements'])}")
+    click.echo(
+        f"  frames: {stats['num_frames']}   atoms: {stats['num_atoms']}   elements: {', '.join(stats['elements'])}"
+    )
     if stats.get("energy_per_atom_min") is not None:
         low, high = stats["energy_per_atom_min"], stats["energy_per_atom_max"]
         click.echo(f"  energy per atom: {low:.4f} .. {high:.4f} eV")
-    click.echo(f"  largest force: {stats['max_force']:.4f} eV/Å   frames with stress: {stats['num_frames_with_stress']}")
+    click.echo(
+        f"  largest force: {stats['max_force']:.4f} eV/Å   frames with stress: {stats['num_frames_with_stress']}"
+    )
     click.echo(f"  groups: {', '.join(f'{g} ({n})' for g, n in sorted(stats['groups'].items()))}")
 
 

@@ -75,7 +75,8 @@ def structure_from_spec(spec: Any, base_dir: Path, field: str = "structure"):
 
 def launch(builder, submit: bool):
     """Submit to the daemon (returns at once) or run here until done; returns the process node."""
-    from aiida.engine import run_get_node, submit as submit_process
+    from aiida.engine import run_get_node
+    from aiida.engine import submit as submit_process
 
     if submit:
         node = submit_process(builder)

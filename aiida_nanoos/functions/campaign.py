@@ -85,20 +85,31 @@ def suggest_candidates(
     definition: orm.Dict,
     state: orm.Dict,
     hyperparameters: orm.Dict | None = None,
+    model: orm.Data | None = None,
+    pool: orm.Dict | None = None,
+    selection: orm.Dict | None = None,
     **population: orm.StructureData,
 ) -> dict[str, orm.Data] | ExitCode:
     """The next batch: ``candidate_<id>`` structures, a ``proposals`` report and the new ``state``.
 
     ``population`` are the GA's current parents (inputs for provenance: the children's parents are among them).
+    With a surrogate, ``model`` is the ``nanoos.model`` in use, and for active learning ``pool`` (from
+    :func:`generate_pool`) and ``selection`` (``select_for_simulation`` over the pool's prediction) say which pool
+    candidates become the batch and why (the reason is kept in each candidate's record).
     An unreachable or misbehaving external proposer gives exit status 402 and no new state.
     """
     from aiida_nanoos.ml.external_proposer import ExternalProposerError
 
     space, obj, cfg = load_campaign(definition)
     current = cp.load_state(state.get_dict())
+    surrogate = None
+    if model is not None:
+        surrogate = {"model": model.base.attributes.get("name")}
+        if pool is not None and selection is not None:
+            surrogate.update(pool=pool["candidates"], selection=selection.get_dict())
     try:
         with threadpool_limits(limits=1):
-            proposal = proposers.propose(space, obj, cfg, current, _python(hyperparameters))
+            proposal = proposers.propose(space, obj, cfg, current, _python(hyperparameters), surrogate)
     except ExternalProposerError as error:
         return ExitCode(EXTERNAL_PROPOSER_FAILED, str(error))
     uuids = {r["id"]: r.get("uuid") for r in current.extra.get("candidates") or []}
@@ -120,6 +131,7 @@ def suggest_candidates(
                 "parameters": record["parameters"],
                 "site_seed": record["site_seed"],
                 "acquisition": record["acquisition"],
+                "rationale": record.get("rationale"),
             },
         )
         structure.label = f"{record['id']} {record['formula']}"
@@ -136,17 +148,21 @@ def record_iteration(
     definition: orm.Dict,
     state: orm.Dict,
     failures: orm.Dict,
+    surrogate: orm.Dict | None = None,
     **properties: orm.Dict,
 ) -> dict[str, orm.Dict]:
     """Rank the evaluated batch, update the history and check convergence: new ``state`` and the ``summary``.
 
-    ``properties_<id>`` are the evaluators' outputs; candidates without one are recorded as failed with the
-    reason in ``failures``.
+    ``properties_<id>`` are the evaluators' (or the surrogate's) outputs; candidates without one are recorded as
+    failed with the reason in ``failures``. ``surrogate`` says what the surrogate did this iteration (see
+    :func:`aiida_nanoos.ml.campaign.record_results`).
     """
     space, obj, cfg = load_campaign(definition)
     current = cp.load_state(state.get_dict())
     by_id = {key.removeprefix("properties_"): node.get_dict() for key, node in properties.items()}
-    summary = cp.record_results(current, space, obj, cfg, by_id, failures.get_dict())
+    summary = cp.record_results(
+        current, space, obj, cfg, by_id, failures.get_dict(), surrogate=_python(surrogate) if surrogate else None
+    )
     return {"state": orm.Dict(cp.dump_state(current)), "summary": orm.Dict(cp.json_safe(summary))}
 
 
@@ -174,3 +190,51 @@ def summarize_campaign(definition: orm.Dict, state: orm.Dict, timing: orm.List) 
         "best_candidates": orm.Dict(cp.json_safe({"candidates": cp.best_candidates(records, obj, cfg.top_n)})),
         "statistics": orm.Dict(cp.json_safe(cp.statistics(current, obj, cfg, times))),
     }
+
+
+# ---------------------------------------------------------------------------------------------- surrogate
+@calcfunction
+def generate_pool(definition: orm.Dict, state: orm.Dict) -> dict[str, orm.Data]:
+    """The candidates an active-learning iteration scores: ``structures`` (one StructureBatchData, labels
+    ``p000``...), ``pool`` (label, parameters and site seed of each) and the ``state`` with its random stream
+    advanced."""
+    from aiida_nanoos.data.structure_batch import StructureBatchData
+
+    space, _, cfg = load_campaign(definition)
+    current = cp.load_state(state.get_dict())
+    pool, cells = proposers.generate_pool(space, cfg, current)
+    outputs: dict[str, orm.Data] = {
+        "pool": orm.Dict(cp.json_safe({"candidates": pool})),
+        "state": orm.Dict(cp.dump_state(current)),
+    }
+    if cells:
+        outputs["structures"] = StructureBatchData(cells, [entry["label"] for entry in pool])
+    return outputs
+
+
+@calcfunction
+def surrogate_properties(prediction: orm.ArrayData) -> dict[str, orm.Dict]:
+    """``properties_<label>`` of every candidate of a prediction: the predicted property, its uncertainty (the
+    recalibrated sigma), ``source: ml`` and the model, recorded like an evaluator's properties."""
+    attributes = prediction.base.attributes.all
+    labels = prediction.get_array("labels").tolist()
+    values, sigmas = prediction.get_array("prediction"), prediction.get_array("uncertainty")
+    return {
+        f"properties_{label}": orm.Dict(
+            cp.ml_properties(attributes["target"], float(values[i]), float(sigmas[i]), attributes.get("model"))
+        )
+        for i, label in enumerate(labels)
+    }
+
+
+@calcfunction
+def information_gain(before: orm.ArrayData, after: orm.ArrayData) -> orm.Dict:
+    """How much the surrogate's (epistemic) sigma on the same candidates fell after retraining."""
+    from aiida_nanoos.ml.active_learning import information_gain as gain
+
+    key = "epistemic_uncertainty" if "epistemic_uncertainty" in before.get_arraynames() else "uncertainty"
+    result = gain(before.get_array(key), after.get_array(key))
+    result["uncertainty"] = key
+    result["model_before"] = before.base.attributes.get("model", None)
+    result["model_after"] = after.base.attributes.get("model", None)
+    return orm.Dict(cp.json_safe(result))

@@ -41,11 +41,19 @@ from .spaces import (
 
 #: Search algorithms a campaign knows; ``IMPLEMENTED_ALGORITHMS`` are the ones that can run today.
 ALGORITHMS = ("random", "genetic", "bayesian_optimization", "active_learning", "external")
-IMPLEMENTED_ALGORITHMS = ("random", "genetic", "bayesian_optimization", "external")
+IMPLEMENTED_ALGORITHMS = ALGORITHMS
 #: How candidates are evaluated: every candidate with the named evaluator ('dft'), by a surrogate only ('ml_only'),
-#: or a surrogate prescreen with DFT on a fraction ('hybrid'). The last two need the GNN surrogate data type.
+#: or a surrogate prescreen with DFT on a fraction ('hybrid'). The last two need a surrogate (``config.surrogate``).
 EVALUATION_METHODS = ("dft", "ml_only", "hybrid")
-IMPLEMENTED_EVALUATION_METHODS = ("dft",)
+IMPLEMENTED_EVALUATION_METHODS = EVALUATION_METHODS
+#: What needs the crystal-graph surrogate (``config.surrogate``).
+SURROGATE_ALGORITHMS = ("active_learning",)
+SURROGATE_EVALUATION_METHODS = ("ml_only", "hybrid")
+#: Which candidates of a hybrid batch go to DFT: those whose sigma exceeds ``uncertainty_threshold`` (at most
+#: ``dft_fraction`` of the batch if given), or the ``dft_fraction`` most uncertain ones.
+DFT_TRIGGERS = ("uncertainty", "fraction")
+#: Acquisition strategies of the active-learning proposer (:mod:`.active_learning`).
+SURROGATE_STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
 
 #: Spaces with at most this many distinct points are enumerated, so no candidate is ever proposed twice.
 MAX_ENUMERATED_POINTS = 20000
@@ -80,6 +88,131 @@ def _positive_int(value: Any, where: str, *, allow_none: bool = False) -> int | 
     return int(value)
 
 
+def _number(value: Any, where: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: must be a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{where}: must lie in {bounds}, got {value!r}")
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------------- surrogate
+#: Keys of ``config.surrogate.training`` the campaign sets itself.
+_TRAINING_OWN_KEYS = ("target", "name", "version")
+
+
+@dataclass
+class SurrogateSettings:
+    """The crystal-graph surrogate of a campaign (``config.surrogate``).
+
+    ``model`` names a stored ``nanoos.model`` (``"cgcnn_bandgap"``, ``"cgcnn_bandgap_v2"``, or a name plus
+    ``version``). Without it the campaign trains its first model once ``min_labels`` DFT labels exist (proposing
+    randomly and evaluating with DFT until then); ``training`` (the settings of the ``nanoos.train_model`` CalcJob:
+    epochs, n_models, method, architecture, ...) is then required. With ``training`` set, the campaign retrains on
+    every DFT label so far every ``retrain_every`` iterations and/or once ``retrain_min_new_labels`` new labels
+    arrived (the new model gets the next version of ``name``, by default the model's name or ``cgcnn_<target>``).
+
+    Active learning scores ``pool_size`` random candidates of the space per iteration and picks the batch with
+    ``strategy`` (see :mod:`.active_learning`; ``exploration_weight`` weights sigma in ``greedy_uncertainty``).
+    Hybrid evaluation sends to DFT the candidates whose sigma exceeds ``uncertainty_threshold`` (``dft_trigger:
+    uncertainty``, at most ``dft_fraction`` of the batch if given) or the ``dft_fraction`` most uncertain ones
+    (``dft_trigger: fraction``); the others keep the surrogate's value.
+    """
+
+    model: str | None = None
+    version: int | None = None
+    target: str | None = None
+    name: str | None = None
+    strategy: str = "greedy_uncertainty"
+    exploration_weight: float = 1.0
+    uncertainty_threshold: float | None = None
+    dft_fraction: float | None = None
+    dft_trigger: str = "uncertainty"
+    retrain_every: int | None = None
+    retrain_min_new_labels: int | None = None
+    min_labels: int = 8
+    pool_size: int = 64
+    uncertainty_method: str | None = None
+    n_samples: int = 30
+    training: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        where = "config.surrogate"
+        if self.model is not None and (not isinstance(self.model, str) or not self.model):
+            raise ValueError(f"{where}.model: must be the name of a stored nanoos.model, got {self.model!r}")
+        self.version = _positive_int(self.version, f"{where}.version", allow_none=True)
+        for key in ("target", "name"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{where}.{key}: must be a non-empty string, got {value!r}")
+        if self.strategy not in SURROGATE_STRATEGIES:
+            raise ValueError(
+                f"{where}.strategy: unknown strategy {self.strategy!r} (one of {list(SURROGATE_STRATEGIES)})"
+            )
+        self.exploration_weight = _number(self.exploration_weight, f"{where}.exploration_weight", low=0.0)
+        if self.uncertainty_threshold is not None:
+            self.uncertainty_threshold = _number(self.uncertainty_threshold, f"{where}.uncertainty_threshold", low=0.0)
+        if self.dft_fraction is not None:
+            self.dft_fraction = _number(self.dft_fraction, f"{where}.dft_fraction", low=0.0, high=1.0)
+        if self.dft_trigger not in DFT_TRIGGERS:
+            raise ValueError(f"{where}.dft_trigger: must be one of {list(DFT_TRIGGERS)}, got {self.dft_trigger!r}")
+        self.retrain_every = _positive_int(self.retrain_every, f"{where}.retrain_every", allow_none=True)
+        self.retrain_min_new_labels = _positive_int(
+            self.retrain_min_new_labels, f"{where}.retrain_min_new_labels", allow_none=True
+        )
+        self.min_labels = _positive_int(self.min_labels, f"{where}.min_labels")
+        if self.min_labels < 4:
+            raise ValueError(f"{where}.min_labels: a model needs at least 4 labels to train, got {self.min_labels}")
+        self.pool_size = _positive_int(self.pool_size, f"{where}.pool_size")
+        if self.uncertainty_method not in (None, "ensemble", "mc_dropout"):
+            raise ValueError(f"{where}.uncertainty_method: 'ensemble' or 'mc_dropout', got {self.uncertainty_method!r}")
+        self.n_samples = _positive_int(self.n_samples, f"{where}.n_samples")
+        if self.n_samples < 2:
+            raise ValueError(f"{where}.n_samples: at least 2 passes, got {self.n_samples}")
+        if self.training is not None:
+            if not isinstance(self.training, Mapping):
+                raise ValueError(f"{where}.training: must be a mapping of training settings")
+            self.training = dict(self.training)
+            own = sorted(set(self.training) & set(_TRAINING_OWN_KEYS))
+            if own:
+                raise ValueError(f"{where}.training: {own} are set by the campaign (use surrogate.target / name)")
+            self.training_config("placeholder")  # validates with the trainer's own checks
+        elif self.retrain_every is not None or self.retrain_min_new_labels is not None:
+            raise ValueError(f"{where}.retrain_every: retraining needs training settings (surrogate.training)")
+
+    @property
+    def trains(self) -> bool:
+        return self.training is not None
+
+    def training_config(self, target: str, name: str | None = None, seed: int | None = None) -> dict[str, Any]:
+        """The ``config`` of a ``nanoos.train_model`` CalcJob (validated by the trainer's own parser)."""
+        from .surrogate_training import parse_model_config
+
+        config = {**(self.training or {}), "target": target}
+        if name is not None:
+            config["name"] = name
+        if seed is not None and "seed" not in (self.training or {}):
+            config["seed"] = int(seed)
+        try:
+            parse_model_config(config)
+        except ValueError as exc:
+            message = str(exc).replace("config.", "", 1) if str(exc).startswith("config.") else str(exc)
+            raise ValueError(f"config.surrogate.training: {message}") from exc
+        return config
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SurrogateSettings:
+        data = dict(data)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"config.surrogate: unknown keys {unknown} (allowed {sorted(cls.__dataclass_fields__)})")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 # ---------------------------------------------------------------------------------------------- configuration
 @dataclass
 class CampaignConfig:
@@ -108,23 +241,14 @@ class CampaignConfig:
     bo: dict[str, Any] = field(default_factory=dict)
     genetic: dict[str, Any] = field(default_factory=dict)
     external: dict[str, Any] = field(default_factory=dict)
+    surrogate: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"config.algorithm: unknown algorithm {self.algorithm!r} (one of {list(ALGORITHMS)})")
-        if self.algorithm not in IMPLEMENTED_ALGORITHMS:
-            raise ValueError(
-                f"config.algorithm: {self.algorithm!r} needs the GNN surrogate model data type, which is not "
-                f"available yet (available: {list(IMPLEMENTED_ALGORITHMS)})"
-            )
         if self.evaluation_method not in EVALUATION_METHODS:
             raise ValueError(
                 f"config.evaluation_method: unknown {self.evaluation_method!r} (one of {list(EVALUATION_METHODS)})"
-            )
-        if self.evaluation_method not in IMPLEMENTED_EVALUATION_METHODS:
-            raise ValueError(
-                f"config.evaluation_method: {self.evaluation_method!r} needs the GNN surrogate evaluator, which is "
-                f"not available yet (available: {list(IMPLEMENTED_EVALUATION_METHODS)})"
             )
         self.batch_size = _positive_int(self.batch_size, "config.batch_size")
         self.budget = _positive_int(self.budget, "config.budget", allow_none=True)
@@ -143,7 +267,7 @@ class CampaignConfig:
             raise ValueError(f"config.min_improvement: must be >= 0, got {self.min_improvement}")
         if self.target is not None and (isinstance(self.target, bool) or not isinstance(self.target, int | float)):
             raise ValueError(f"config.target: must be a number, got {self.target!r}")
-        if self.budget is not None and self.budget < self.batch_size:
+        if self.budget is not None and self.budget < self.batch_size and self.evaluation_method == "dft":
             raise ValueError(f"config.budget: {self.budget} evaluations is less than one batch ({self.batch_size})")
         for name in ("bo", "genetic", "external"):
             if not isinstance(getattr(self, name), Mapping):
@@ -165,6 +289,51 @@ class CampaignConfig:
             from .external_proposer import ExternalSettings
 
             ExternalSettings.from_dict(self.external)  # validates URL scheme, timeout, ...
+        if self.uses_surrogate:
+            if self.surrogate is None:
+                used = self.algorithm if self.algorithm in SURROGATE_ALGORITHMS else self.evaluation_method
+                raise ValueError(
+                    f"config.surrogate: {used!r} needs a surrogate: an existing model (surrogate.model) and/or "
+                    "training settings (surrogate.training)"
+                )
+            if not isinstance(self.surrogate, Mapping):
+                raise ValueError("config.surrogate: must be a mapping of settings")
+            self.surrogate = dict(self.surrogate)
+            self.surrogate_settings()  # validates
+        elif self.surrogate is not None:
+            raise ValueError(
+                "config.surrogate: only used by algorithm 'active_learning' or evaluation_method 'ml_only' / 'hybrid'"
+            )
+
+    @property
+    def uses_surrogate(self) -> bool:
+        return self.algorithm in SURROGATE_ALGORITHMS or self.evaluation_method in SURROGATE_EVALUATION_METHODS
+
+    def surrogate_settings(self) -> SurrogateSettings | None:
+        """The validated :class:`SurrogateSettings` (None when the campaign uses no surrogate)."""
+        if not self.uses_surrogate or self.surrogate is None:
+            return None
+        settings = SurrogateSettings.from_dict(self.surrogate)
+        if self.evaluation_method in SURROGATE_EVALUATION_METHODS and settings.model is None and not settings.trains:
+            raise ValueError(
+                f"config.surrogate: evaluation_method {self.evaluation_method!r} needs a model (surrogate.model) or "
+                "training settings (surrogate.training)"
+            )
+        if self.algorithm in SURROGATE_ALGORITHMS and settings.model is None and not settings.trains:
+            raise ValueError(
+                "config.surrogate: algorithm 'active_learning' needs a model (surrogate.model) or training settings "
+                "(surrogate.training)"
+            )
+        if self.algorithm in SURROGATE_ALGORITHMS and settings.pool_size < self.batch_size:
+            raise ValueError(
+                f"config.surrogate.pool_size: {settings.pool_size} is smaller than the batch ({self.batch_size})"
+            )
+        if self.evaluation_method == "hybrid":
+            if settings.dft_trigger == "uncertainty" and settings.uncertainty_threshold is None:
+                raise ValueError("config.surrogate.uncertainty_threshold: required by dft_trigger 'uncertainty'")
+            if settings.dft_trigger == "fraction" and settings.dft_fraction is None:
+                raise ValueError("config.surrogate.dft_fraction: required by dft_trigger 'fraction'")
+        return settings
 
     def bo_settings(self, target_range: tuple[float, float] | None = None) -> Any:
         """The :class:`~aiida_nanoos.ml.bo.BOSettings` of this campaign (batch size from the campaign)."""
@@ -446,6 +615,8 @@ def validate_campaign(
     if config.algorithm == "genetic" and representation(space, config) == "structure" and not space.is_structural:
         raise ValueError("config.genetic.representation: 'structure' needs a search_space.base_structure")
     config.bo_settings(objective.primary.target_range)
+    if config.uses_surrogate:
+        validate_surrogate(objective, config)
     return space, objective, config
 
 
@@ -455,6 +626,179 @@ def representation(space: ParameterSpace, config: CampaignConfig) -> str:
     if chosen == "auto":
         return "structure" if space.is_structural else "parameters"
     return chosen
+
+
+# ---------------------------------------------------------------------------------------------- surrogate
+def surrogate_target(objective: CampaignObjective, settings: SurrogateSettings) -> str:
+    """The property the surrogate predicts: ``surrogate.target`` or the one property of the primary objective."""
+    if settings.target is not None:
+        return settings.target
+    props = sorted(objective.primary.expression.properties)
+    if len(props) != 1:
+        raise ValueError(
+            f"config.surrogate.target: the objective depends on {props}; name the property the surrogate predicts"
+        )
+    return props[0]
+
+
+def validate_surrogate(objective: CampaignObjective, config: CampaignConfig) -> None:
+    """What the surrogate can do for this objective: one objective, a single predicted property, and for ML
+    evaluations every property the objective needs."""
+    settings = config.surrogate_settings()
+    used = config.algorithm if config.algorithm in SURROGATE_ALGORITHMS else config.evaluation_method
+    if objective.multi:
+        raise ValueError(f"objective: {used!r} with the surrogate optimises one objective, not several")
+    target = surrogate_target(objective, settings)
+    if config.evaluation_method in SURROGATE_EVALUATION_METHODS:
+        missing = sorted(objective.properties - {target})
+        if missing:
+            raise ValueError(
+                f"objective: needs {missing}, which evaluation_method {config.evaluation_method!r} cannot take from "
+                f"the surrogate (it predicts {target!r} only)"
+            )
+    if (
+        config.algorithm in SURROGATE_ALGORITHMS
+        and settings.strategy == "expected_improvement"
+        and objective.primary.target_range is not None
+    ):
+        raise ValueError(
+            "config.surrogate.strategy: 'expected_improvement' needs a maximise/minimise objective; use "
+            "'greedy_uncertainty' for a target range"
+        )
+
+
+def is_simulated(record: Mapping[str, Any]) -> bool:
+    """Whether a candidate was paid for with the evaluator (DFT), rather than taken from the surrogate."""
+    return record.get("source", "dft") != "ml"
+
+
+def n_simulated(records: Sequence[Mapping[str, Any]]) -> int:
+    return sum(1 for r in records if is_simulated(r))
+
+
+def training_labels(state: OptimizerState, target: str) -> dict[str, dict[str, Any]]:
+    """Every DFT label so far: candidate id -> {uuid, value} (successful, simulated, finite target property)."""
+    out = {}
+    for r in state.extra.get("candidates") or []:
+        value = (r.get("properties") or {}).get(target)
+        if r["status"] != "ok" or not is_simulated(r) or isinstance(value, bool) or r.get("uuid") is None:
+            continue
+        if isinstance(value, int | float) and math.isfinite(value):
+            out[r["id"]] = {"uuid": r["uuid"], "value": float(value)}
+    return out
+
+
+def surrogate_state(state: OptimizerState) -> dict[str, Any]:
+    """The surrogate's bookkeeping in the state (model in use, when it was trained, per-iteration statistics)."""
+    return state.extra.setdefault(
+        "surrogate",
+        {
+            "model_uuid": None,
+            "model": None,
+            "trained_iteration": 0,
+            "trained_labels": 0,
+            "models": [],
+            "iterations": [],
+        },
+    )
+
+
+def training_due(
+    state: OptimizerState, objective: CampaignObjective, config: CampaignConfig, has_model: bool
+) -> str | None:
+    """Why the surrogate should be (re)trained before this iteration, or None: the first model once ``min_labels``
+    DFT labels exist, then every ``retrain_every`` iterations and/or after ``retrain_min_new_labels`` new labels
+    (never without a new label)."""
+    settings = config.surrogate_settings()
+    if settings is None or not settings.trains:
+        return None
+    labels = len(training_labels(state, surrogate_target(objective, settings)))
+    if labels < settings.min_labels:
+        return None
+    info = state.extra.get("surrogate") or {}
+    if not has_model:
+        return f"first model ({labels} DFT labels)"
+    new = labels - int(info.get("trained_labels") or 0)
+    if new <= 0:
+        return None
+    since = state.iteration - int(info.get("trained_iteration") or 0)
+    if settings.retrain_every is not None and since >= settings.retrain_every:
+        return f"{since} iterations since the last training ({new} new labels)"
+    if settings.retrain_min_new_labels is not None and new >= settings.retrain_min_new_labels:
+        return f"{new} new DFT labels"
+    return None
+
+
+def trained_model_name(settings: SurrogateSettings, target: str, current: str | None = None) -> str:
+    """Name of the models a campaign trains: ``surrogate.name``, else the name of the model in use, else
+    ``cgcnn_<target>`` (each training stores the next version of it)."""
+    if settings.name:
+        return settings.name
+    if current:
+        return current
+    if settings.model:
+        import re
+
+        return re.sub(r"_v\d+$", "", settings.model)
+    return f"cgcnn_{target}"
+
+
+def _best_label(state: OptimizerState, objective: CampaignObjective, target: str) -> float | None:
+    values = [v["value"] for v in training_labels(state, target).values()]
+    if not values:
+        return None
+    return max(values) if objective.primary.maximize else min(values)
+
+
+def selection_settings(
+    state: OptimizerState, objective: CampaignObjective, config: CampaignConfig, n: int
+) -> dict[str, Any]:
+    """Settings of ``select_for_simulation`` for an active-learning batch of ``n``: the strategy pointed at the
+    objective (maximise / minimise: direction; target range: its centre for ``greedy_uncertainty``)."""
+    settings = config.surrogate_settings()
+    target = surrogate_target(objective, settings)
+    primary = objective.primary
+    out: dict[str, Any] = {
+        "strategy": settings.strategy,
+        "budget": int(n),
+        "exploration_weight": settings.exploration_weight,
+        "direction": "max" if primary.maximize else "min",
+    }
+    if primary.target_range is not None:
+        out["target_value"] = 0.5 * (primary.target_range[0] + primary.target_range[1])
+    if settings.strategy == "expected_improvement":
+        best = _best_label(state, objective, target)
+        if best is None:  # a pre-trained model and no label yet: nothing to improve on, explore instead
+            out["strategy"] = "uncertainty"
+        else:
+            out["best_observed"] = best
+    return out
+
+
+def budget_left(state: OptimizerState, config: CampaignConfig) -> int | None:
+    """DFT evaluations still allowed (None without a budget)."""
+    if config.budget is None:
+        return None
+    return max(0, config.budget - n_simulated(state.extra.get("candidates") or []))
+
+
+def hybrid_settings(state: OptimizerState, config: CampaignConfig, n: int) -> dict[str, Any]:
+    """Settings of ``select_for_simulation`` choosing which of a hybrid batch of ``n`` go to DFT (by total sigma,
+    the honest error bar of the value a candidate would otherwise keep), within the DFT budget."""
+    settings = config.surrogate_settings()
+    cap = n if settings.dft_fraction is None else int(math.ceil(settings.dft_fraction * n - 1e-9))
+    out: dict[str, Any] = {"strategy": "uncertainty", "budget": int(cap), "uncertainty": "total"}
+    if settings.dft_trigger == "uncertainty":
+        out["min_uncertainty"] = settings.uncertainty_threshold
+        out["confidence_threshold"] = settings.uncertainty_threshold
+    if config.budget is not None:
+        out["simulation_budget"] = {"total": config.budget, "used": config.budget - budget_left(state, config)}
+    return out
+
+
+def ml_properties(target: str, value: float, uncertainty: float, model: str | None) -> dict[str, Any]:
+    """The properties of a candidate the surrogate evaluated (recorded like an evaluator's)."""
+    return {target: float(value), "uncertainty": float(uncertainty), "source": "ml", "model": model}
 
 
 # ---------------------------------------------------------------------------------------------- candidates
@@ -526,16 +870,35 @@ def record_results(
     properties: Mapping[str, Mapping[str, Any]],
     failures: Mapping[str, str],
     elapsed: Mapping[str, float] | None = None,
+    surrogate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record the evaluated batch (``properties`` by candidate id; ``failures`` id -> reason) and return the
     iteration summary. A candidate whose evaluation failed, or whose properties cannot give the objective, is kept
-    as failed (value ``None``) and the campaign goes on."""
+    as failed (value ``None``) and the campaign goes on.
+
+    ``surrogate`` (campaigns with a surrogate) holds what the surrogate did this iteration: ``candidates`` (id ->
+    source 'dft' or 'ml', prediction, uncertainty, reason), ``model`` / ``model_uuid`` in use, ``retrained``,
+    ``training_labels``, ``pool_size``, ``pool_mean_uncertainty``, ``information_gain``; it is kept in the state
+    (``extra['surrogate']``) and summarised as the per-iteration statistics."""
     pending = list(state.extra.get("pending") or [])
     iteration = state.iteration
+    info = dict(surrogate or {})
+    per_candidate = dict(info.get("candidates") or {})
     records, points, values = [], [], []
     for entry in pending:
         record = dict(entry)
         cid = record["id"]
+        if cid in per_candidate:
+            about = dict(per_candidate[cid])
+            record["source"] = about.get("source", "dft")
+            if about.get("prediction") is not None:
+                record["prediction"] = {
+                    "value": about.get("prediction"),
+                    "uncertainty": about.get("uncertainty"),
+                    "model": info.get("model"),
+                }
+            if about.get("reason"):
+                record["selection_reason"] = about["reason"]
         if cid in properties:
             props = {k: v for k, v in dict(properties[cid]).items() if _is_json_scalar(v)}
             record["properties"] = props
@@ -571,18 +934,61 @@ def record_results(
     state.extra["converged"] = reason
     ranked = rank_records(records, objective)
     best_iteration = _best_value(records, objective)
-    return {
+    summary = {
         "iteration": iteration + 1,
         "candidates_evaluated": len(records),
         "failed": sum(r["status"] == "failed" for r in records),
         "best_objective_value": best_iteration,
         "best_so_far": trend[-1] if trend and math.isfinite(trend[-1]) else None,
         "metric": "hypervolume" if objective.multi else objective.primary.name,
-        "budget_used": len(state.values),
+        "budget_used": n_simulated(state.extra["candidates"]),
         "converged": reason,
         "candidates": [_table_row(r, rank) for rank, r in enumerate(ranked, start=1)],
         "elapsed": dict(elapsed or {}),
     }
+    if config.uses_surrogate:
+        summary.update(_surrogate_summary(state, config, records, info, iteration))
+    return summary
+
+
+def _surrogate_summary(
+    state: OptimizerState,
+    config: CampaignConfig,
+    records: Sequence[Mapping[str, Any]],
+    info: Mapping[str, Any],
+    iteration: int,
+) -> dict[str, Any]:
+    """Per-iteration statistics of the surrogate; also updates its bookkeeping in the state."""
+    sigmas = [
+        float(r["prediction"]["uncertainty"])
+        for r in records
+        if r.get("prediction") and r["prediction"].get("uncertainty") is not None
+    ]
+    simulated = sum(1 for r in records if is_simulated(r))
+    left = budget_left(state, config)
+    stats = {
+        "model": info.get("model"),
+        "retrained": bool(info.get("retrained")),
+        "training_labels": info.get("training_labels"),
+        "candidates_scored": int(info.get("pool_size") or 0),
+        "candidates_ml_predicted": len(records) - simulated,
+        "candidates_simulated": simulated,
+        "budget_remaining": left,
+        "mean_uncertainty": float(np.mean(sigmas)) if sigmas else None,
+        "pool_mean_uncertainty": info.get("pool_mean_uncertainty"),
+        "information_gain": info.get("information_gain"),
+    }
+    book = surrogate_state(state)
+    if info.get("model_uuid") and info.get("model_uuid") != book.get("model_uuid"):
+        book["models"].append(info.get("model"))
+    if info.get("model_uuid"):
+        book["model_uuid"], book["model"] = info["model_uuid"], info.get("model")
+    if info.get("retrained"):
+        book["trained_iteration"] = iteration
+        book["trained_labels"] = int(info.get("training_labels") or 0)
+        book["n_trainings"] = int(book.get("n_trainings") or 0) + 1
+    book["iterations"].append({"iteration": iteration + 1, **{k: v for k, v in stats.items()}})
+    return stats
 
 
 def _is_json_scalar(value: Any) -> bool:
@@ -720,7 +1126,13 @@ def check_convergence(state: OptimizerState, objective: CampaignObjective, confi
             ok = r["status"] == "ok" and r.get("feasible")
             per_iteration[r["iteration"]].append(float(r["objectives"][0]) if ok else float("nan"))
         criteria = config.criteria(objective.primary.maximize)
-    return criteria.check(per_iteration)
+    if config.evaluation_method == "dft" or config.budget is None:
+        return criteria.check(per_iteration)
+    # the budget of an ML or hybrid campaign counts DFT simulations, not every (ML-)evaluated candidate
+    reason = ConvergenceCriteria(**{**criteria.to_dict(), "budget": None}).check(per_iteration)
+    if reason != "target_reached" and n_simulated(records) >= config.budget:
+        return "budget_exhausted"
+    return reason
 
 
 def pareto_records(
@@ -790,13 +1202,13 @@ def statistics(
         key = str(r.get("generation_method"))
         methods[key] = methods.get(key, 0) + 1
     trend = convergence_trend(state, objective, config)
-    return {
+    out = {
         "iterations": state.iteration,
         "total_candidates_evaluated": len(records),
         "failed_evaluations": sum(r["status"] == "failed" for r in records),
         "infeasible_candidates": sum(r["status"] == "ok" and not r.get("feasible") for r in records),
         "budget": config.budget,
-        "budget_used": len(records),
+        "budget_used": n_simulated(records),
         "best_objective_value": trend[-1] if trend and math.isfinite(trend[-1]) else None,
         "metric": "hypervolume" if objective.multi else objective.primary.name,
         "best_per_iteration": best_per_iteration,
@@ -805,6 +1217,22 @@ def statistics(
         "generation_methods": methods,
         "iteration_times": [float(t) for t in iteration_times],
     }
+    if config.uses_surrogate:
+        book = state.extra.get("surrogate") or {}
+        per_iteration = list(book.get("iterations") or [])
+        out["surrogate"] = {
+            "total_candidates_simulated": n_simulated(records),
+            "total_candidates_ml_predicted": len(records) - n_simulated(records),
+            "total_candidates_scored": sum(int(s.get("candidates_scored") or 0) for s in per_iteration),
+            "budget_remaining": budget_left(state, config),
+            "trainings": int(book.get("n_trainings") or 0),
+            "models": list(book.get("models") or []),
+            "final_model": book.get("model"),
+            "mean_uncertainty_per_iteration": [s.get("mean_uncertainty") for s in per_iteration],
+            "information_gain_per_iteration": [s.get("information_gain") for s in per_iteration],
+            "per_iteration": per_iteration,
+        }
+    return out
 
 
 def history(state: OptimizerState, space: ParameterSpace, context_window: int | None = None) -> list[dict[str, Any]]:
@@ -835,6 +1263,16 @@ __all__ = [
     "ALGORITHMS",
     "EVALUATION_METHODS",
     "CampaignConfig",
+    "SurrogateSettings",
+    "budget_left",
+    "hybrid_settings",
+    "ml_properties",
+    "n_simulated",
+    "selection_settings",
+    "surrogate_target",
+    "trained_model_name",
+    "training_due",
+    "training_labels",
     "CampaignObjective",
     "apply_constraints",
     "best_candidates",

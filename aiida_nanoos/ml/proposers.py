@@ -40,6 +40,7 @@ class Proposal:
     parents: list[str] = field(default_factory=list)
     acquisition: float | None = None
     rationale: str | None = None
+    site_seed: int | None = None  #: the seed that placed substituted sites (fixed when the cell was already scored)
 
 
 @dataclass
@@ -50,6 +51,9 @@ class ProposalContext:
     state: OptimizerState
     n: int
     hyperparameters: Mapping[str, Any] | None = None
+    #: the surrogate's part (active learning): ``pool`` (label, parameters, site_seed per pool candidate) and the
+    #: ``selection`` of ``select_for_simulation`` over it; None or without them before a model exists
+    surrogate: Mapping[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- data for models
@@ -405,12 +409,78 @@ def propose_external(ctx: ProposalContext) -> tuple[list[Proposal], dict[str, An
     }
 
 
+def generate_pool(
+    space: ParameterSpace, config: cp.CampaignConfig, state: OptimizerState
+) -> tuple[list[dict[str, Any]], list[Atoms]]:
+    """The candidates an active-learning iteration scores: ``surrogate.pool_size`` random points of the space never
+    evaluated (drawn from the whole space when it is small and finite), each with the seed that places its
+    substituted sites, and their cells. Advances the state's random stream."""
+    settings = config.surrogate_settings()
+    rng = state.rng()
+    points = cp.enumerate_points(space)
+    if points is not None:
+        left = _unevaluated(space, state, points) if points else []
+        chosen = rng.choice(left, size=min(settings.pool_size, len(left)), replace=False) if left else []
+        points = [points[int(i)] for i in chosen]
+    else:
+        points = space.sample(settings.pool_size, rng)
+    pool, cells, seen = [], [], set()
+    for parameters in points:
+        site_seed = int(rng.integers(2**31 - 1)) if space.is_structural else None
+        atoms = space.to_atoms(parameters, site_seed) if space.is_structural else None
+        if atoms is None:
+            raise ValueError("active learning scores structures: the search space needs a base_structure")
+        key = repr(atoms_to_dict(atoms))
+        if space.violations(atoms) or key in seen:
+            continue
+        seen.add(key)
+        label = f"p{len(pool):03d}"
+        atoms.info = {"pool_label": label}
+        pool.append({"label": label, "parameters": copy.deepcopy(parameters), "site_seed": site_seed})
+        cells.append(atoms)
+    return pool, cells
+
+
+def propose_active_learning(ctx: ProposalContext) -> tuple[list[Proposal], dict[str, Any]]:
+    """The pool candidates the surrogate's selection chose (best first), each with its acquisition score and the
+    selection's reason; random points before a model exists."""
+    surrogate = ctx.surrogate or {}
+    if surrogate.get("selection") is None:
+        proposals, report = propose_random(ctx)
+        return proposals, {**report, "algorithm": "active_learning", "reason": "no surrogate model yet: random start"}
+    selection = surrogate["selection"]
+    pool = {entry["label"]: entry for entry in surrogate.get("pool") or []}
+    strategy = selection.get("strategy")
+    proposals = []
+    for entry in selection.get("selected") or []:
+        chosen = pool[entry["identifier"]]
+        proposals.append(
+            Proposal(
+                chosen["parameters"],
+                None,
+                f"active_learning:{strategy}",
+                acquisition=entry.get("acquisition_score"),
+                rationale=entry.get("reason"),
+                site_seed=chosen.get("site_seed"),
+            )
+        )
+    return proposals[: ctx.n], {
+        "algorithm": "active_learning",
+        "strategy": strategy,
+        "model": (selection.get("prediction_attributes") or {}).get("model"),
+        "pool_size": len(pool),
+        "selected": len(proposals),
+        "mean_uncertainty": selection.get("mean_uncertainty"),
+    }
+
+
 #: algorithm name -> proposer. Active learning (GNN surrogate + uncertainty) plugs in here.
 PROPOSERS: dict[str, Callable[[ProposalContext], tuple[list[Proposal], dict[str, Any]]]] = {
     "random": propose_random,
     "genetic": propose_genetic,
     "bayesian_optimization": propose_bo,
     "external": propose_external,
+    "active_learning": propose_active_learning,
 }
 
 
@@ -420,6 +490,7 @@ def propose(
     config: cp.CampaignConfig,
     state: OptimizerState,
     hyperparameters: Mapping[str, Any] | None = None,
+    surrogate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Propose the next batch and register it in ``state.extra['pending']``.
 
@@ -431,19 +502,22 @@ def propose(
     if state.extra.get("pending"):
         raise ValueError("the previous batch was proposed but never recorded")
     n = config.batch_size
-    if config.budget is not None:
-        n = min(n, config.budget - len(state.values))
+    # the budget counts DFT runs: with a surrogate model evaluating (ml_only, hybrid) the batch is not cut by it
+    if config.budget is not None and (config.evaluation_method == "dft" or not surrogate):
+        n = min(n, config.budget - cp.n_simulated(state.extra.get("candidates") or []))
     if n <= 0:
         state.extra["converged"] = state.extra.get("converged") or "budget_exhausted"
         return {"candidates": [], "report": {"algorithm": config.algorithm, "reason": "budget exhausted"}}
-    ctx = ProposalContext(space, objective, config, state, n, hyperparameters)
+    ctx = ProposalContext(space, objective, config, state, n, hyperparameters, surrogate)
     proposals, report = PROPOSERS[config.algorithm](ctx)
     out = []
     dropped = []
     seen: set[str] = set()
     for proposal in proposals:
         if proposal.atoms is None:
-            site_seed = int(state.rng().integers(2**31 - 1)) if space.is_structural else None
+            site_seed = proposal.site_seed
+            if site_seed is None and space.is_structural:
+                site_seed = int(state.rng().integers(2**31 - 1))
             atoms = space.to_atoms(proposal.parameters, site_seed) if space.is_structural else None
         else:
             site_seed, atoms = None, proposal.atoms.copy()
@@ -486,6 +560,7 @@ __all__ = [
     "Proposal",
     "ProposalContext",
     "fit_models",
+    "generate_pool",
     "n_trainable",
     "population_ids",
     "propose",

@@ -128,6 +128,11 @@ def check_profile(family_label: str) -> list[Check]:
             checks.append(Check(f"code {full}", True, str(code.filepath_executable)))
         except NotExistent:
             checks.append(Check(f"code {full}", False, "not set up", fix_setup))
+    full = f"nanoos-train-model@{nanoos_profile.COMPUTER_LABEL}"  # property-surrogate training (optional)
+    try:
+        checks.append(Check(f"code {full}", True, str(orm.load_code(full).filepath_executable), required=False))
+    except NotExistent:
+        checks.append(Check(f"code {full}", False, "not set up", fix_setup, required=False))
 
     from aiida.plugins import GroupFactory
 

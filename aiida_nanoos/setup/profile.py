@@ -230,6 +230,17 @@ def configure_resources(report: SetupReport, family_label: str = FAMILY_LABEL) -
         ),
         "nanoos.train",
     )
+    ensure_code(
+        report,
+        computer,
+        "nanoos-train-model",
+        find_executable(
+            "nanoos-train-model",
+            "reinstall aiida-nanoos (pip install -e .)",
+            (Path(sys.prefix) / "bin" / "nanoos-train-model",),
+        ),
+        "nanoos.train_model",
+    )
     ensure_pseudo_family(report, family_label)
     return report
 

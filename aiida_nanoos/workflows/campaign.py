@@ -16,6 +16,17 @@ and returns ``properties``. It is named by ``evaluator`` and its inputs (the sam
 dynamic namespace ``evaluator_inputs`` (nodes) plus ``evaluator_metadata`` (the non-stored part, e.g.
 ``scf.pw.metadata.options``); both are checked against the evaluator's own spec before the campaign starts.
 :meth:`CampaignWorkChain.get_builder_from_evaluator` fills them from an evaluator builder.
+
+With a surrogate (``config.surrogate``: algorithm ``active_learning`` and/or evaluation ``ml_only`` / ``hybrid``)
+an iteration is::
+
+    [train_model CalcJob ─► predict the last pool again ─► information_gain]   (when retraining is due)
+    generate_pool ─► predict_with_uncertainty (pool) ─► select_for_simulation ─► suggest_candidates
+    predict_with_uncertainty (batch) ─► surrogate_properties ─► [select_for_dft ─► evaluator × uncertain ones]
+    ─► record_iteration (with where each value came from: per-iteration simulated / ML-only, budget, sigma)
+
+The model in use is recorded in the state (``extra.surrogate``), so ``restart_from`` continues with it; the
+training CalcJob needs ``surrogate_code``.
 """
 
 from __future__ import annotations
@@ -25,17 +36,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiida import orm
+from aiida.common.links import LinkType
 from aiida.engine import ToContext, WorkChain, if_, while_
 from aiida.plugins import WorkflowFactory
 
 from aiida_nanoos.functions.campaign import (
     EXTERNAL_PROPOSER_FAILED,
     fit_gp,
+    generate_pool,
+    information_gain,
     initialize_campaign,
     pareto_front,
     record_iteration,
     suggest_candidates,
     summarize_campaign,
+    surrogate_properties,
 )
 from aiida_nanoos.ml import campaign as cp
 from aiida_nanoos.ml.proposers import n_trainable, population_ids
@@ -201,6 +216,32 @@ def validate_inputs(inputs: dict, _) -> str | None:
         state = cp.load_state(inputs["restart_from"].get_dict())
         if state.points and len(state.points[0]) != space.n_encoded:
             return "restart_from: the state belongs to a campaign with a different search space"
+    return validate_surrogate_inputs(inputs, objective, cp.CampaignConfig.from_dict(config))
+
+
+def validate_surrogate_inputs(inputs: dict, objective: cp.CampaignObjective, config: cp.CampaignConfig) -> str | None:
+    """The surrogate's model exists and predicts the objective's property; training has a code."""
+    settings = config.surrogate_settings()
+    if settings is None:
+        if "surrogate_code" in inputs:
+            return "surrogate_code: only used by campaigns with a surrogate (config.surrogate.training)"
+        return None
+    target = cp.surrogate_target(objective, settings)
+    if settings.model is not None:
+        from aiida_nanoos.data.model import ModelData
+
+        try:
+            model = ModelData.find(settings.model, settings.version)
+            model.check_target(target)
+            if settings.uncertainty_method is not None:
+                model.check_method(settings.uncertainty_method)
+        except ValueError as error:
+            return f"config.surrogate.model: {error}"
+    if settings.trains and "surrogate_code" not in inputs:
+        return (
+            "surrogate_code: required by config.surrogate.training (the code of the nanoos.train_model CalcJob, "
+            "e.g. nanoos-train-model@localhost)"
+        )
     return None
 
 
@@ -258,6 +299,19 @@ class CampaignWorkChain(WorkChain):
             help="The evaluator's non-stored inputs (e.g. {scf: {pw: {metadata: {options: {...}}}}}).",
         )
         spec.input(
+            "surrogate_code",
+            valid_type=orm.AbstractCode,
+            required=False,
+            help="Code of the `nanoos.train_model` CalcJob (nanoos-train-model@localhost); required when "
+            "config.surrogate.training is set.",
+        )
+        spec.input(
+            "surrogate_options",
+            valid_type=orm.Dict,
+            required=False,
+            help="metadata.options of the surrogate's training CalcJobs (e.g. max_wallclock_seconds).",
+        )
+        spec.input(
             "restart_from",
             valid_type=orm.Dict,
             required=False,
@@ -270,6 +324,7 @@ class CampaignWorkChain(WorkChain):
             cls.setup,
             if_(cls.needs_references)(cls.run_references, cls.inspect_references),
             while_(cls.should_continue)(
+                if_(cls.should_train_surrogate)(cls.train_surrogate, cls.inspect_surrogate_training),
                 cls.propose_candidates,
                 if_(cls.has_candidates)(cls.evaluate_candidates, cls.record_results),
             ),
@@ -284,6 +339,7 @@ class CampaignWorkChain(WorkChain):
         spec.output("statistics", valid_type=orm.Dict, help="Budget, failures, convergence trend and reason.")
         spec.output("pareto_front", valid_type=orm.Dict, required=False, help="Non-dominated candidates (several)")
         spec.output("reference_energies", valid_type=orm.Dict, required=False, help="Elemental references used.")
+        spec.output("surrogate_model", valid_type=orm.Data, required=False, help="The final surrogate model")
         spec.exit_code(401, "ERROR_REFERENCES_FAILED", message="The elemental reference calculations failed.")
         spec.exit_code(402, "ERROR_PROPOSER_FAILED", message="The external proposer failed: {message}")
         spec.exit_code(
@@ -336,6 +392,24 @@ class CampaignWorkChain(WorkChain):
     def _state_node(self) -> orm.Dict:
         return orm.load_node(self.ctx.state)
 
+    def _model(self):
+        return orm.load_node(self.ctx.model) if self.ctx.get("model") else None
+
+    def _predict_settings(self, embeddings: bool = False) -> orm.Dict:
+        _, objective, config = self._campaign()
+        settings = config.surrogate_settings()
+        values = {
+            "target": cp.surrogate_target(objective, settings),
+            "n_samples": settings.n_samples,
+            "seed": config.seed,
+            "store_samples": False,
+        }
+        if settings.uncertainty_method is not None:
+            values["method"] = settings.uncertainty_method
+        if embeddings:
+            values["store_embeddings"] = True
+        return orm.Dict(values)
+
     def _evaluator_inputs(self) -> dict[str, Any]:
         metadata = self.inputs.evaluator_metadata.get_dict() if "evaluator_metadata" in self.inputs else {}
         return merge_inputs(_plain(self.inputs.get("evaluator_inputs", {})), metadata)
@@ -355,6 +429,24 @@ class CampaignWorkChain(WorkChain):
         initial = initialize_campaign(**inputs)
         self.ctx.definition = initial["definition"].uuid
         self.ctx.state = initial["state"].uuid
+        self.ctx.model = None  # UUID of the surrogate (nanoos.model) in use
+        self.ctx.reference_prediction = None  # the latest prediction of the pool (or batch) with that model
+        self.ctx.iteration_surrogate = {}
+        settings = config.surrogate_settings()
+        if settings is not None:
+            from aiida_nanoos.data.model import ModelData
+
+            previous = (initial["state"]["extra"].get("surrogate") or {}).get("model_uuid")
+            if previous:  # a continued campaign goes on with the model it had
+                self.ctx.model = previous
+            elif settings.model is not None:
+                self.ctx.model = ModelData.find(settings.model, settings.version).uuid
+            model = self._model()
+            self.report(
+                f"surrogate: {model.full_name if model else 'none yet'}"
+                + (f", training after {settings.min_labels} DFT labels" if settings.trains and model is None else "")
+                + (f", retraining every {settings.retrain_every} iterations" if settings.retrain_every else "")
+            )
         if "restart_from" in self.inputs:
             self.report(f"continuing a campaign after its iteration {initial['state']['iteration']}")
         kind = f"{len(objective.objectives)} objectives" if objective.multi else objective.primary.name
@@ -396,13 +488,122 @@ class CampaignWorkChain(WorkChain):
     def should_continue(self) -> bool:
         return self.ctx.failure is None and self._state_node()["extra"].get("converged") is None
 
+    # ------------------------------------------------------------------ surrogate training
+    def should_train_surrogate(self) -> bool:
+        """(Re)train before this iteration: the first model once enough DFT labels exist, then as configured."""
+        _, objective, config = self._campaign()
+        if not config.uses_surrogate:
+            return False
+        state = cp.load_state(self._state_node().get_dict())
+        self.ctx.training_reason = cp.training_due(state, objective, config, self.ctx.model is not None)
+        return self.ctx.training_reason is not None
+
+    def train_surrogate(self):
+        """Submit the ``nanoos.train_model`` CalcJob on every DFT-labelled candidate so far."""
+        from aiida.plugins import CalculationFactory
+
+        _, objective, config = self._campaign()
+        settings = config.surrogate_settings()
+        target = cp.surrogate_target(objective, settings)
+        state = cp.load_state(self._state_node().get_dict())
+        labels = cp.training_labels(state, target)
+        current = self._model()
+        name = cp.trained_model_name(settings, target, current.name if current is not None else None)
+        n_trainings = int((state.extra.get("surrogate") or {}).get("n_trainings") or 0)
+        builder = CalculationFactory("nanoos.train_model").get_builder()
+        builder.code = self.inputs.surrogate_code
+        builder.structures = {cid: orm.load_node(entry["uuid"]) for cid, entry in sorted(labels.items())}
+        builder.targets = orm.Dict({cid: entry["value"] for cid, entry in labels.items()})
+        builder.config = orm.Dict(settings.training_config(target, name, seed=config.seed + n_trainings))
+        options = self.inputs.surrogate_options.get_dict() if "surrogate_options" in self.inputs else {}
+        builder.metadata.options = options
+        builder.metadata.call_link_label = f"train_surrogate_{n_trainings + 1:02d}"
+        self.ctx.training_labels = len(labels)
+        self.report(f"training the surrogate {name} on {len(labels)} DFT labels: {self.ctx.training_reason}")
+        return ToContext(surrogate_training=self.submit(builder))
+
+    def inspect_surrogate_training(self):
+        """Use the new model from now on, and measure how much it lowered the uncertainty on the last pool."""
+        node = self.ctx.surrogate_training
+        if not node.is_finished_ok or "model" not in node.outputs:
+            self.report(
+                f"surrogate training {node.process_label}<{node.pk}> failed ({node.exit_status}: "
+                f"{node.exit_message}); going on with the previous model"
+            )
+            return None
+        model = node.outputs.model
+        self.ctx.model = model.uuid
+        info = {"retrained": True, "training_labels": self.ctx.training_labels, "training_calculation": node.uuid}
+        if self.ctx.reference_prediction is not None:
+            before = orm.load_node(self.ctx.reference_prediction)
+            inputs = {
+                link.link_label: link.node
+                for link in before.creator.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()
+                if link.link_label != "model"
+            }
+            inputs["metadata"] = {"call_link_label": "predict_reference_after_training"}
+            after = self._predict(model, inputs)
+            gain = information_gain(before=before, after=after, metadata={"call_link_label": "information_gain"})
+            info["information_gain"] = gain.get_dict()
+            self.report(
+                f"new surrogate {model.full_name}: mean sigma on the last pool {gain['mean_uncertainty_before']:.4g} "
+                f"-> {gain['mean_uncertainty_after']:.4g}"
+            )
+        self.ctx.iteration_surrogate.update(info)
+        return None
+
+    def _predict(self, model, inputs: dict[str, Any]) -> orm.ArrayData:
+        from aiida_nanoos.functions.surrogate import predict_with_uncertainty
+
+        return predict_with_uncertainty(model=model, **inputs)
+
+    # ------------------------------------------------------------------ proposals
+    def _score_pool(self, state: orm.Dict) -> dict[str, orm.Data]:
+        """Active learning: a pool of candidates, the surrogate's prediction on it (one node) and the selection of
+        the batch (one node, with a reason per chosen candidate); returns the inputs of the proposal."""
+        from aiida_nanoos.functions.surrogate import select_for_simulation
+
+        _, objective, config = self._campaign()
+        settings = config.surrogate_settings()
+        pool = generate_pool(**self._definition(), state=state, metadata={"call_link_label": "generate_pool"})
+        if "structures" not in pool:
+            return {"state": pool["state"]}
+        prediction = self._predict(
+            self._model(),
+            {
+                "structures": pool["structures"],
+                "settings": self._predict_settings(embeddings=settings.strategy == "diverse_uncertainty"),
+                "metadata": {"call_link_label": "predict_pool"},
+            },
+        )
+        current = cp.load_state(pool["state"].get_dict())
+        selection = select_for_simulation(
+            prediction=prediction,
+            settings=orm.Dict(cp.selection_settings(current, objective, config, config.batch_size)),
+            metadata={"call_link_label": "select_from_pool"},
+        )
+        self.ctx.reference_prediction = prediction.uuid
+        self.ctx.iteration_surrogate.update(
+            pool_size=len(pool["pool"]["candidates"]),
+            pool_mean_uncertainty=prediction.base.attributes.get("mean_uncertainty"),
+        )
+        return {"state": pool["state"], "pool": pool["pool"], "selection": selection}
+
     def propose_candidates(self):
-        """Fit the GP (BO), then propose the batch: candidate structures and the new state."""
+        """Fit the GP (BO) or score a pool with the surrogate (active learning), then propose the batch: candidate
+        structures and the new state."""
         _, _, config = self._campaign()
         state = self._state_node()
         extra: dict[str, Any] = {}
         if config.algorithm == "bayesian_optimization" and n_trainable(state.get_dict()) >= 2:
             extra["hyperparameters"] = fit_gp(**self._definition(), state=state)
+        model = self._model() if config.uses_surrogate else None
+        if model is not None:
+            extra["model"] = model
+            if config.algorithm == "active_learning":
+                scored = self._score_pool(state)
+                state = scored.pop("state")
+                extra.update(scored)
         for cid in population_ids(state.get_dict()):
             uuid = next(r["uuid"] for r in state["extra"]["candidates"] if r["id"] == cid)
             extra[f"parent_{cid}"] = orm.load_node(uuid)
@@ -433,12 +634,15 @@ class CampaignWorkChain(WorkChain):
         _, _, config = self._campaign()
         return getattr(self, f"_evaluate_{config.evaluation_method}")()
 
-    def _evaluate_dft(self):
-        """Submit the evaluator for every candidate of the batch at once."""
+    def _evaluate_dft(self, subset: list[str] | None = None):
+        """Submit the evaluator for every candidate of the batch (or of ``subset``) at once."""
         evaluator = load_evaluator(self.inputs.evaluator.value)
         shared = self._evaluator_inputs()
         running = {}
+        self.ctx.simulated = sorted(self.ctx.batch) if subset is None else sorted(subset)
         for cid, uuid in sorted(self.ctx.batch.items()):
+            if cid not in self.ctx.simulated:
+                continue
             inputs = merge_inputs(shared, {})
             inputs["structure"] = orm.load_node(uuid)
             if "reference_energies" in self.ctx:
@@ -447,10 +651,81 @@ class CampaignWorkChain(WorkChain):
             running[f"evaluation_{cid}"] = self.submit(evaluator, **inputs)
         return ToContext(**running)
 
+    def _evaluate_ml_only(self):
+        """The surrogate evaluates the whole batch (one prediction node); DFT only before a model exists."""
+        return self._evaluate_surrogate(hybrid=False)
+
+    def _evaluate_hybrid(self):
+        """The surrogate predicts the whole batch; the uncertain candidates (or the most uncertain fraction) go to
+        the DFT evaluator, the others keep the prediction. Everything to DFT before a model exists."""
+        return self._evaluate_surrogate(hybrid=True)
+
+    def _evaluate_surrogate(self, hybrid: bool):
+        from aiida_nanoos.functions.surrogate import select_for_simulation
+
+        _, _, config = self._campaign()
+        model = self._model()
+        self.ctx.ml_properties = {}
+        self.ctx.predicted = {}
+        if model is None:
+            self.report("no surrogate model yet: the batch is evaluated with the evaluator (DFT)")
+            return self._evaluate_dft()
+        self.ctx.iteration_surrogate.update(model=model.full_name, model_uuid=model.uuid)
+        candidates = {cid: orm.load_node(uuid) for cid, uuid in sorted(self.ctx.batch.items())}
+        prediction = self._predict(
+            model,
+            {**candidates, "settings": self._predict_settings(), "metadata": {"call_link_label": "predict_batch"}},
+        )
+        if config.algorithm != "active_learning":  # the batch is what the next model is measured on
+            self.ctx.reference_prediction = prediction.uuid
+        properties = surrogate_properties(prediction=prediction, metadata={"call_link_label": "ml_properties"})
+        self.ctx.ml_properties = {key.removeprefix("properties_"): node.uuid for key, node in properties.items()}
+        labels = prediction.get_array("labels").tolist()
+        values, sigmas = prediction.get_array("prediction"), prediction.get_array("uncertainty")
+        self.ctx.predicted = {label: [float(values[i]), float(sigmas[i])] for i, label in enumerate(labels)}
+        if not hybrid:
+            self.ctx.simulated = []
+            self.ctx.reasons = {}
+            return None
+        state = cp.load_state(self._state_node().get_dict())
+        choice = select_for_simulation(
+            prediction=prediction,
+            settings=orm.Dict(cp.hybrid_settings(state, config, len(labels))),
+            metadata={"call_link_label": "select_for_dft"},
+        )
+        self.ctx.reasons = {entry["identifier"]: entry["reason"] for entry in choice["selected"]}
+        simulate = list(choice["selected_labels"])
+        self.report(f"hybrid: {len(simulate)} of {len(labels)} candidates to DFT, the others keep the ML value")
+        return self._evaluate_dft(simulate)
+
+    def _collect_ml_only(self) -> tuple[dict[str, orm.Dict], dict[str, str]]:
+        return self._collect_surrogate()
+
+    def _collect_hybrid(self) -> tuple[dict[str, orm.Dict], dict[str, str]]:
+        return self._collect_surrogate()
+
+    def _collect_surrogate(self) -> tuple[dict[str, orm.Dict], dict[str, str]]:
+        """DFT results of the simulated candidates, the surrogate's properties of the others, and where each
+        value came from (for the iteration statistics)."""
+        properties, failures = self._collect_dft()
+        about = {}
+        for cid in sorted(self.ctx.batch):
+            predicted = self.ctx.predicted.get(cid)
+            entry = {"source": "dft" if cid in self.ctx.simulated else "ml"}
+            if predicted is not None:
+                entry.update(prediction=predicted[0], uncertainty=predicted[1])
+            if cid in self.ctx.get("reasons", {}):
+                entry["reason"] = self.ctx.reasons[cid]
+            about[cid] = entry
+            if entry["source"] == "ml":
+                properties[f"properties_{cid}"] = orm.load_node(self.ctx.ml_properties[cid])
+        self.ctx.iteration_surrogate["candidates"] = about
+        return properties, failures
+
     def _collect_dft(self) -> tuple[dict[str, orm.Dict], dict[str, str]]:
         """``properties_<id>`` outputs of the finished evaluations, and why the others failed."""
         properties, failures = {}, {}
-        for cid in sorted(self.ctx.batch):
+        for cid in self.ctx.get("simulated", sorted(self.ctx.batch)):
             node = self.ctx[f"evaluation_{cid}"]
             if node.is_finished_ok and "properties" in node.outputs:
                 properties[f"properties_{cid}"] = node.outputs.properties
@@ -465,8 +740,21 @@ class CampaignWorkChain(WorkChain):
         """Rank the batch, update the state and check convergence (a calcfunction); expose the iteration."""
         _, _, config = self._campaign()
         properties, failures = getattr(self, f"_collect_{config.evaluation_method}")()
+        extra = {}
+        if config.uses_surrogate:
+            info = dict(self.ctx.iteration_surrogate)
+            model = self._model()
+            if model is not None:
+                info.setdefault("model", model.full_name)
+                info.setdefault("model_uuid", model.uuid)
+            if "candidates" not in info:  # evaluated by DFT only (active learning with dft, or no model yet)
+                info["candidates"] = {cid: {"source": "dft"} for cid in self.ctx.batch}
+                selected = self._selected_predictions()
+                for cid, entry in selected.items():
+                    info["candidates"].setdefault(cid, {}).update(entry)
+            extra["surrogate"] = orm.Dict(cp.json_safe(info))
         results, node = record_iteration.run_get_node(
-            **self._definition(), state=self._state_node(), failures=orm.Dict(failures), **properties
+            **self._definition(), state=self._state_node(), failures=orm.Dict(failures), **extra, **properties
         )
         self.ctx.state = results["state"].uuid
         self.ctx.timing.append([self.ctx.batch_start, node.ctime.isoformat()])
@@ -480,9 +768,35 @@ class CampaignWorkChain(WorkChain):
         self.report(
             f"iteration {summary['iteration']}: {summary['candidates_evaluated']} evaluated, "
             f"{summary['failed']} failed, best {best}, so far {summary['best_so_far']} ({summary['metric']})"
+            + (
+                f"; {summary['candidates_simulated']} simulated, {summary['candidates_ml_predicted']} ML only, "
+                f"model {summary['model']}"
+                if config.uses_surrogate
+                else ""
+            )
             + (f"; stopping: {summary['converged']}" if summary["converged"] else "")
         )
         self.ctx.batch = {}
+        self.ctx.simulated = []
+        self.ctx.iteration_surrogate = {}
+
+    def _selected_predictions(self) -> dict[str, dict[str, Any]]:
+        """Prediction, sigma and reason of each batch candidate chosen from the pool (active learning)."""
+        out = {}
+        for uuid in self.ctx.batch.values():
+            candidate = orm.load_node(uuid).base.attributes.get("candidate", {})
+            creator = orm.load_node(uuid).creator
+            if "selection" not in creator.inputs:
+                continue
+            by_reason = {e["reason"]: e for e in creator.inputs.selection["selected"]}
+            entry = by_reason.get(candidate.get("rationale"))
+            if entry is not None:
+                out[candidate["id"]] = {
+                    "prediction": entry["predicted_value"],
+                    "uncertainty": entry["uncertainty"],
+                    "reason": entry["reason"],
+                }
+        return out
 
     def finalize(self):
         """Best candidates, statistics (and the Pareto front); the state is an output even when the campaign fails,
@@ -497,6 +811,8 @@ class CampaignWorkChain(WorkChain):
             self.out(f"best_structures.rank_{entry['rank']}", orm.load_node(entry["uuid"]))
         if objective.multi:
             self.out("pareto_front", pareto_front(**self._definition(), state=state))
+        if self.ctx.get("model"):
+            self.out("surrogate_model", self._model())
         statistics = results["statistics"]
         if self.ctx.failure is not None:
             return self.exit_codes.ERROR_PROPOSER_FAILED.format(message=self.ctx.failure)

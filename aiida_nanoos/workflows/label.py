@@ -16,6 +16,7 @@ from aiida_nanoos.ml.sampling import SamplingSpec
 from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import check_pseudopotentials, elements_of, pw_base_builder, pw_inputs_for
 
+
 def validate_sampling(value: orm.Dict | None, _) -> str | None:
     """Reject a bad sampling spec at submission, naming the field (e.g. a negative rattle amplitude)."""
     if value is None:

@@ -45,8 +45,14 @@ def _run(config, objective="maximize_bandgap", space=None, iterations=None, stat
     [
         ({"batch_size": 0}, "config.batch_size"),
         ({"algorithm": "simulated_annealing"}, "config.algorithm: unknown algorithm"),
-        ({"algorithm": "active_learning"}, "config.algorithm: 'active_learning' needs the GNN surrogate"),
-        ({"evaluation_method": "ml_only"}, "config.evaluation_method: 'ml_only' needs the GNN surrogate"),
+        ({"algorithm": "active_learning"}, "config.surrogate: 'active_learning' needs a surrogate"),
+        ({"evaluation_method": "ml_only"}, "config.surrogate: 'ml_only' needs a surrogate"),
+        (
+            {"evaluation_method": "hybrid", "surrogate": {"model": "m", "dft_fraction": -0.1}},
+            "config.surrogate.dft_fraction",
+        ),
+        ({"algorithm": "active_learning", "surrogate": {"model": "m", "strategy": "x"}}, "config.surrogate.strategy"),
+        ({"surrogate": {"model": "m"}}, "config.surrogate: only used by"),
         ({"bo": {"acquisition": "ZZ"}}, "config.bo: acquisition"),
         ({"budget": 2, "batch_size": 4}, "config.budget"),
         ({"colour": "blue"}, r"config: unknown keys \['colour'\]"),
@@ -305,3 +311,66 @@ def test_analytic_alloy_model_has_the_expected_trends():
     assert props(sige_cell())["stability_score"] < 0.5  # mixing costs a little
     with pytest.raises(ValueError, match=r"no parameters for \['Pb'\]"):
         alloy_properties(["Si", "Pb"], 40.0)
+
+
+def test_surrogate_bookkeeping_training_schedule_and_dft_budget():
+    """When the surrogate is (re)trained, and that the budget of a hybrid campaign counts DFT runs only."""
+    config = {
+        "algorithm": "active_learning",
+        "evaluation_method": "hybrid",
+        "batch_size": 4,
+        "budget": 6,
+        "max_iterations": 10,
+        "surrogate": {
+            "min_labels": 4,
+            "pool_size": 8,
+            "dft_trigger": "fraction",
+            "dft_fraction": 0.5,
+            "retrain_min_new_labels": 2,
+            "training": {"epochs": 2},
+        },
+    }
+    space, obj, cfg = cp.validate_campaign(group_iv_space(), "maximize_bandgap", config)
+    state = cp.new_state(cfg)
+    assert cp.training_due(state, obj, cfg, has_model=False) is None  # no label yet
+    assert cp.hybrid_settings(state, cfg, 4) == {
+        "strategy": "uncertainty",
+        "budget": 2,
+        "uncertainty": "total",
+        "simulation_budget": {"total": 6, "used": 0},
+    }
+    # iteration 1: everything simulated (no model yet)
+    proposal = proposers.propose(space, obj, cfg, state)
+    for record in state.extra["pending"]:  # the work chain's candidate nodes (training needs the structures)
+        record["uuid"] = record["id"]
+    props = {r["id"]: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
+    summary = cp.record_results(state, space, obj, cfg, props, {}, surrogate={})
+    assert summary["candidates_simulated"] == 4 and summary["budget_remaining"] == 2
+    assert cp.training_due(state, obj, cfg, has_model=False).startswith("first model")
+    # iteration 2: a model, half the batch from ML
+    pool, cells = proposers.generate_pool(space, cfg, state)
+    assert len(pool) == len(cells) == 8 and all(not space.violations(c) for c in cells)
+    proposal = proposers.propose(space, obj, cfg, state, surrogate={"model": "m"})
+    for record in state.extra["pending"]:
+        record["uuid"] = record["id"]
+    ids = [r["id"] for r, _ in proposal["candidates"]]
+    props = {r["id"]: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
+    about = {
+        cid: {"source": "dft" if k < 2 else "ml", "prediction": 1.0, "uncertainty": 0.1} for k, cid in enumerate(ids)
+    }
+    summary = cp.record_results(
+        state,
+        space,
+        obj,
+        cfg,
+        props,
+        {},
+        surrogate={"candidates": about, "model": "m_v1", "model_uuid": "u", "retrained": True, "training_labels": 4},
+    )
+    assert summary["candidates_simulated"] == 2 and summary["candidates_ml_predicted"] == 2
+    assert summary["budget_used"] == 6 and summary["budget_remaining"] == 0
+    assert summary["converged"] == "budget_exhausted" and summary["mean_uncertainty"] == pytest.approx(0.1)
+    assert cp.training_due(state, obj, cfg, has_model=True) == "2 new DFT labels"
+    stats = cp.statistics(state, obj, cfg)
+    assert stats["budget_used"] == 6 and stats["surrogate"]["total_candidates_ml_predicted"] == 2
+    assert stats["surrogate"]["trainings"] == 1 and stats["surrogate"]["models"] == ["m_v1"]

@@ -68,7 +68,9 @@ def test_fitsnap_ta_json_and_xyz_agree_after_unit_conversion(shared_benchmarks):
     np.testing.assert_allclose(energies_json, energies_xyz)
     stress = {round(frame_io.frame_labels(a)["energy"], 4): frame_io.frame_labels(a)["stress"] for a in from_json}
     for atoms in from_xyz:
-        np.testing.assert_allclose(frame_io.frame_labels(atoms)["stress"], stress[round(atoms.calc.results["energy"], 4)])
+        np.testing.assert_allclose(
+            frame_io.frame_labels(atoms)["stress"], stress[round(atoms.calc.results["energy"], 4)]
+        )
     # 48457 bar of compression in the file is -0.3024 eV/Å³ in ASE's sign convention
     assert frame_io.frame_labels(from_xyz[0])["stress"][0] == pytest.approx(-48457.11 * 1e-4 / 160.21766, rel=1e-5)
 

@@ -26,7 +26,9 @@ def test_invalid_spec_names_the_field(spec, field):
 
 def test_sampling_is_deterministic_and_perturbs_as_asked():
     parent = bulk("Si", "diamond", a=5.43, cubic=True)
-    spec = SamplingSpec.from_dict({"count": 3, "supercell": [2, 1, 1], "strain_max": 0.02, "rattle_std": 0.05, "seed": 4})
+    spec = SamplingSpec.from_dict(
+        {"count": 3, "supercell": [2, 1, 1], "strain_max": 0.02, "rattle_std": 0.05, "seed": 4}
+    )
     first, again = sample_configurations(parent, spec), sample_configurations(parent, spec)
     assert len(first) == 3 and all(len(atoms) == 16 for atoms in first)
     for a, b in zip(first, again, strict=True):

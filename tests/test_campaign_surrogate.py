@@ -1,0 +1,249 @@
+"""``nanoos.campaign`` with the crystal-graph surrogate: active learning with hybrid ML/DFT evaluation and retraining
+(the analytic evaluator stands in for DFT, the ``nanoos.train_model`` CalcJob really trains), ML-only evaluation with
+a stored model, and bad surrogate settings refused before anything runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_nanoos.data.model import ModelData
+from aiida_nanoos.ml import campaign as cp
+from tests.campaign_fixtures import campaign_builder, group_iv_space
+
+#: A network small enough to train in a second or two on a few cells.
+TINY_ARCHITECTURE = {"hidden": 16, "n_conv": 2, "head_hidden": 16, "dropout": 0.0, "bond_ratio_bins": 4}
+TINY_TRAINING = {"epochs": 3, "n_models": 2, "batch_size": 16, "architecture": TINY_ARCHITECTURE}
+
+
+def calls(node, label):
+    return sorted((n for n in node.called if n.process_label == label), key=lambda n: n.ctime)
+
+
+def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_resources):
+    config = {
+        "algorithm": "active_learning",
+        "evaluation_method": "hybrid",
+        "batch_size": 4,
+        "max_iterations": 3,
+        "budget": 10,
+        "seed": 2,
+        "surrogate": {
+            "name": "al_test_bandgap",
+            "min_labels": 4,
+            "pool_size": 12,
+            "strategy": "greedy_uncertainty",
+            "dft_trigger": "fraction",
+            "dft_fraction": 0.5,
+            "retrain_every": 1,
+            "training": TINY_TRAINING,
+        },
+    }
+    builder = campaign_builder(config)
+    builder.surrogate_code = orm.load_code("nanoos-train-model@localhost")
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+
+    # retraining happened: two training CalcJobs, the model version went up, the last model is the output
+    trainings = calls(node, "TrainModelCalculation")
+    assert len(trainings) == 2 and all(t.is_finished_ok for t in trainings)
+    versions = [t.outputs.model.version for t in trainings]
+    assert versions[1] == versions[0] + 1
+    assert results["surrogate_model"].uuid == trainings[1].outputs.model.uuid
+    assert len(trainings[0].inputs.structures) == 4 and len(trainings[1].inputs.structures) == 6
+
+    summaries = [outputs["summary"].get_dict() for _, outputs in sorted(results["iterations"].items())]
+    assert len(summaries) == 3
+    used = 0
+    for k, s in enumerate(summaries):
+        assert s["candidates_simulated"] + s["candidates_ml_predicted"] == s["candidates_evaluated"] == 4
+        used += s["candidates_simulated"]
+        assert s["budget_used"] == used and s["budget_remaining"] == 10 - used
+        if k == 0:  # no model yet: random proposals, everything simulated
+            assert s["model"] is None and s["candidates_simulated"] == 4 and s["mean_uncertainty"] is None
+        else:
+            assert s["retrained"] and s["model"] == f"al_test_bandgap_v{versions[k - 1]}"
+            assert s["candidates_simulated"] == 2 and s["candidates_scored"] == 12
+            assert math.isfinite(s["mean_uncertainty"]) and s["mean_uncertainty"] > 0
+            assert math.isfinite(s["pool_mean_uncertainty"])
+    assert summaries[1]["information_gain"] is None  # the first model has nothing to compare with
+    gain = summaries[2]["information_gain"]
+    assert gain["model_before"] == f"al_test_bandgap_v{versions[0]}" and math.isfinite(gain["absolute_reduction"])
+
+    # the records say where each value came from; ML values carry their uncertainty
+    records = results["state"]["extra"]["candidates"]
+    assert sum(cp.is_simulated(r) for r in records) == 8
+    for r in records:
+        if r["iteration"] > 0:
+            assert r["generation_method"] == "active_learning:greedy_uncertainty" and r["rationale"]
+        if r["source"] == "ml":
+            assert r["properties"]["source"] == "ml" and np.isfinite(r["properties"]["uncertainty"])
+    stats = results["statistics"]
+    assert stats["budget_used"] == 8
+    assert stats["surrogate"]["total_candidates_simulated"] == 8
+    assert stats["surrogate"]["total_candidates_ml_predicted"] == 4 and stats["surrogate"]["trainings"] == 2
+
+    # provenance of the decisions: pool -> prediction -> selection -> proposal
+    proposals = calls(node, "suggest_candidates")
+    assert "selection" not in proposals[0].inputs
+    for proposal in proposals[1:]:
+        selection = proposal.inputs.selection
+        assert selection.creator.process_label == "select_for_simulation"
+        prediction = selection.creator.inputs.prediction
+        assert prediction.creator.inputs.model.uuid == proposal.inputs.model.uuid
+    evaluated = {link.link_label for link in node.base.links.get_outgoing().all()}
+    assert sum(label.startswith("evaluate_") for label in evaluated) == 8
+
+
+@pytest.fixture(scope="module")
+def sige_model():
+    """A model of the analytic band gap on random cells of the group-IV space, stored as a nanoos.model."""
+    from aiida_nanoos.ml.cgcnn import Architecture, TrainingSettings, train_model
+    from aiida_nanoos.ml.model_properties import alloy_properties
+
+    space = cp.load_space(group_iv_space())
+    rng = np.random.default_rng(0)
+    cells = [space.to_atoms(p, int(rng.integers(1000))) for p in space.sample(24, rng)]
+    gaps = [alloy_properties(a.get_chemical_symbols(), a.get_volume())["bandgap"] for a in cells]
+    model = train_model(
+        cells,
+        gaps,
+        "bandgap",
+        n_members=2,
+        architecture=Architecture(**TINY_ARCHITECTURE),
+        training=TrainingSettings(epochs=3, batch_size=16),
+    )
+    return ModelData.from_model(model, name="sige_bandgap").store()
+
+
+def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, sige_model):
+    config = {
+        "algorithm": "active_learning",
+        "evaluation_method": "ml_only",
+        "batch_size": 3,
+        "max_iterations": 2,
+        "seed": 4,
+        "surrogate": {"model": "sige_bandgap", "pool_size": 8, "strategy": "uncertainty"},
+    }
+    results, node = run_get_node(campaign_builder(config))
+    assert node.is_finished_ok, node.exit_message
+    assert not [link for link in node.base.links.get_outgoing().all() if link.link_label.startswith("evaluate_")]
+    records = results["state"]["extra"]["candidates"]
+    assert len(records) == 6 and all(r["source"] == "ml" and r["status"] == "ok" for r in records)
+    for r in records:
+        assert r["properties"]["model"] == sige_model.full_name and r["properties"]["uncertainty"] > 0
+        assert r["value"] == pytest.approx(r["properties"]["bandgap"])
+    for _, outputs in results["iterations"].items():
+        s = outputs["summary"]
+        assert s["candidates_simulated"] == 0 and s["candidates_ml_predicted"] == 3 and s["budget_used"] == 0
+        assert s["model"] == sige_model.full_name and math.isfinite(s["mean_uncertainty"])
+    assert results["statistics"]["budget_used"] == 0
+    assert results["surrogate_model"].uuid == sige_model.uuid
+    assert calls(node, "TrainModelCalculation") == []
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "message"),
+    [
+        (
+            {"algorithm": "active_learning", "surrogate": {"model": "sige_bandgap", "strategy": "thompson"}},
+            False,
+            r"config.surrogate.strategy: unknown strategy 'thompson'",
+        ),
+        (
+            {"evaluation_method": "hybrid", "surrogate": {"model": "sige_bandgap", "dft_fraction": 1.5}},
+            False,
+            r"config.surrogate.dft_fraction: must lie in \[0.0, 1.0\]",
+        ),
+        (
+            {"evaluation_method": "ml_only", "surrogate": {"pool_size": 8}},
+            False,
+            r"config.surrogate: evaluation_method 'ml_only' needs a model \(surrogate.model\) or training",
+        ),
+        ({"evaluation_method": "ml_only"}, False, r"config.surrogate: 'ml_only' needs a surrogate"),
+        (
+            {"evaluation_method": "ml_only", "surrogate": {"training": {"epochs": 2}}},
+            False,
+            r"surrogate_code: required by config.surrogate.training",
+        ),
+        (
+            {"evaluation_method": "ml_only", "surrogate": {"model": "no_such_model"}},
+            False,
+            r"config.surrogate.model: no model 'no_such_model'",
+        ),
+        (
+            {"evaluation_method": "ml_only", "surrogate": {"training": {"epochs": 0}}},
+            True,
+            r"config.surrogate.training: epochs must be at least 1",
+        ),
+        (
+            {"evaluation_method": "hybrid", "surrogate": {"model": "sige_bandgap"}},
+            False,
+            r"config.surrogate.uncertainty_threshold: required by dft_trigger 'uncertainty'",
+        ),
+    ],
+)
+def test_bad_surrogate_settings_are_refused_before_anything_runs(nanoos_resources, sige_model, config, code, message):
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=message):  # refused by the config port or by the whole-input validator
+        builder = campaign_builder({"batch_size": 2, **config})
+        if code:
+            builder.surrogate_code = orm.load_code("nanoos-train-model@localhost")
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
+
+
+def test_ml_only_objective_needing_other_properties_is_refused(aiida_profile, sige_model):
+    config = {"evaluation_method": "ml_only", "surrogate": {"model": "sige_bandgap"}}
+    objective = {"objective": "maximize_bandgap", "constraints": ["stability_score >= 0.1"]}
+    with pytest.raises(ValueError, match=r"objective: needs \['stability_score'\], which evaluation_method 'ml_only'"):
+        run_get_node(campaign_builder(config, objective=objective))
+
+
+# ---------------------------------------------------------------------------------------------- evaluators
+def test_ml_and_hybrid_evaluators_predict_one_structure(nanoos_resources, sige_model):
+    from aiida_nanoos.workflows.campaign import merge_inputs, split_inputs
+    from aiida_nanoos.workflows.evaluators import load_evaluator
+    from aiida_nanoos.workflows.evaluators.dft import BandGapWorkChain
+    from tests.campaign_fixtures import sige_cell
+
+    structure = orm.StructureData(ase=sige_cell())
+    results, node = run_get_node(load_evaluator("ml"), structure=structure, model=sige_model)
+    assert node.is_finished_ok
+    properties = results["properties"].get_dict()
+    assert properties["source"] == "ml" and properties["model"] == sige_model.full_name
+    assert np.isfinite(properties["bandgap"]) and properties["uncertainty"] > 0
+    assert results["properties"].creator.inputs.prediction.creator.inputs.model.uuid == sige_model.uuid
+
+    dft = BandGapWorkChain.get_builder_from_protocol(
+        nanoos_resources["pw"], elements=["C", "Ge", "Si"], template=structure, protocol="fast"
+    )
+    inputs = merge_inputs(*split_inputs(dft))
+    hybrid = load_evaluator("hybrid").get_builder()
+    hybrid.structure, hybrid.model, hybrid.uncertainty_threshold = structure, sige_model, orm.Float(1e6)
+    hybrid.dft = {key: value for key, value in inputs.items() if key != "structure"}
+    results, node = run_get_node(hybrid)
+    assert node.is_finished_ok, node.exit_message
+    assert results["properties"]["source"] == "ml"  # confident enough: no DFT was run
+    assert results["properties"]["bandgap"] == pytest.approx(properties["bandgap"])
+    assert not [n for n in node.called if n.process_label == "BandGapWorkChain"]
+
+
+def test_example_config_builds_a_valid_campaign(nanoos_resources):
+    from pathlib import Path
+
+    from aiida_nanoos.cli.campaign import builder_from_config
+    from aiida_nanoos.cli.utils import read_config
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "campaign_active_learning.yaml"
+    builder = builder_from_config(read_config(path), path.parent)
+    assert builder.surrogate_code.full_label == "nanoos-train-model@localhost"
+    assert builder.config["surrogate"]["training"]["n_models"] == 3
+    from aiida_nanoos.workflows.campaign import CampaignWorkChain, merge_inputs
+
+    inputs = {key: builder[key] for key in builder if key != "metadata"}
+    assert CampaignWorkChain.spec().inputs.validate(merge_inputs(inputs, {})) is None
