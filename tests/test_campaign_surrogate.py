@@ -144,6 +144,14 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
     assert results["statistics"]["budget_used"] == 0
     assert results["surrogate_model"].uuid == sige_model.uuid
     assert calls(node, "TrainModelCalculation") == []
+    from click.testing import CliRunner
+
+    from aiida_nanoos.cli.campaign import campaign
+
+    shown = CliRunner().invoke(campaign, ["show", str(node.pk)])
+    assert shown.exit_code == 0, shown.output
+    best = shown.output.split("Best candidates")[1].split("State")[0]
+    assert "source" in best and best.count(" ml ±") == len(results["best_candidates"]["candidates"])
 
 
 @pytest.mark.parametrize(

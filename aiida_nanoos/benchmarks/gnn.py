@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from aiida_nanoos.ml.calibration import RECALIBRATION_METHODS
+
 
 @click.command("gnn")
 @click.option("--train", "train_csv", required=True, type=click.Path(exists=True, dir_okay=False), help="Training CSV.")
@@ -27,10 +29,11 @@ import click
 @click.option("--time-budget", default=540.0, show_default=True, help="Wall-time seconds for training all members.")
 @click.option(
     "--recalibration",
-    type=click.Choice(["area_floor", "area", "nll", "coverage"]),
-    default="area_floor",
+    type=click.Choice(list(RECALIBRATION_METHODS)),
+    default="auto",
     show_default=True,
-    help="How sigma is recalibrated on the validation split (scale + floor, or scale only).",
+    help="How sigma is recalibrated on the validation split (auto: identity, scale or scale + floor, whichever "
+    "is best on held-out folds of the validation errors).",
 )
 @click.option(
     "--threads",

@@ -16,6 +16,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
+from aiida_nanoos.calculations.script_output import training_script_failure
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.ml.potential_training import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
@@ -118,25 +119,10 @@ class TrainParser(Parser):
         import tempfile
         from pathlib import Path
 
-        try:
-            retrieved = self.retrieved
-        except Exception:  # noqa: BLE001
-            return self.exit_codes.ERROR_NO_RETRIEVED_FOLDER
-        stderr_name = self.node.get_option("scheduler_stderr")
-        names = retrieved.base.repository.list_object_names()
-        stderr = retrieved.base.repository.get_object_content(stderr_name) if stderr_name in names else ""
-        message = next(
-            (line.split(":", 2)[-1].strip() for line in reversed(stderr.splitlines()) if "nanoos-train:" in line), ""
-        )
-        if "invalid config" in stderr:
-            return self.exit_codes.ERROR_INVALID_CONFIG.format(message=message)
-        if "training failed" in stderr:
-            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
-        if OUTPUT_FOLDER not in names or METRICS_FILENAME not in retrieved.base.repository.list_object_names(
-            OUTPUT_FOLDER
-        ):
-            tail = " | ".join(stderr.strip().splitlines()[-3:]) or "no stderr"
-            return self.exit_codes.ERROR_OUTPUT_MISSING.format(message=tail)
+        failure = training_script_failure(self, "nanoos-train", OUTPUT_FOLDER, METRICS_FILENAME)
+        if failure is not None:
+            return failure
+        retrieved = self.retrieved
         with tempfile.TemporaryDirectory(prefix="nanoos-train-parse-") as folder:
             folder = Path(folder)
             retrieved.base.repository.copy_tree(folder, OUTPUT_FOLDER)

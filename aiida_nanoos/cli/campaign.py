@@ -225,15 +225,24 @@ def echo_show(node) -> None:
         )
     click.echo("\nBest candidates")
     props = sorted(objective.properties) or []
+    # with a surrogate some values are predictions: say which, with their sigma
+    with_source = any(c["properties"].get("source") for c in snap["best"])
     header = "  " + f"{'rank':>4} {'id':8} {'formula':12} {'objective':>18} " + " ".join(f"{p:>16}" for p in props)
-    click.echo(header + "  structure")
+    click.echo(header + ("  source        " if with_source else "") + "  structure")
     from aiida import orm
 
     for c in snap["best"]:
         pk = orm.load_node(c["uuid"]).pk if c.get("uuid") else "-"
         values = " ".join(f"{_fmt(c['properties'].get(p)):>16}" for p in props)
+        source = ""
+        if with_source:
+            sigma = c["properties"].get("uncertainty")
+            source = c["properties"].get("source", "dft") + (f" ±{sigma:.3g}" if sigma is not None else "")
+            source = f"  {source:14}"
         flag = "" if c.get("feasible", True) else " (infeasible)"
-        click.echo(f"  {c['rank']:>4} {c['id']:8} {c['formula']:12} {_fmt(c['objectives']):>18} {values}  {pk}{flag}")
+        click.echo(
+            f"  {c['rank']:>4} {c['id']:8} {c['formula']:12} {_fmt(c['objectives']):>18} {values}{source}  {pk}{flag}"
+        )
     click.echo("\nState")
     click.echo(f"  Dict<{snap['state_node'].pk}>: {len(state.values)} evaluations, random stream at {state.counter}")
     if snap["gp_fits"]:

@@ -595,7 +595,7 @@ def train_model(
     training: TrainingSettings | None = None,
     extensive: bool | None = None,
     calibrate: bool = True,
-    recalibration: str = "area_floor",
+    recalibration: str = "auto",
     seed: int = 0,
     initial_model: CrystalGraphModel | None = None,
     graphs: Sequence[CrystalGraph] | None = None,

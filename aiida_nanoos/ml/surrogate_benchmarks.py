@@ -53,7 +53,7 @@ def gnn_benchmark(
     n_members: int | None = None,
     time_budget: float = DEFAULT_TIME_BUDGET,
     validation_fraction: float = 0.1,
-    recalibration: str = "area_floor",
+    recalibration: str = "auto",
     n_samples: int = 50,
     seed: int = 0,
     threads: int | None = None,

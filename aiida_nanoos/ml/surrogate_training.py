@@ -51,7 +51,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "weight_decay": ((int, float), 1.0e-4),
     "validation_fraction": ((int, float), 0.1),
     "seed": (int, 0),
-    "recalibration": (str, "area_floor"),
+    "recalibration": (str, "auto"),
     "n_samples": (int, 30),  # MC-dropout passes for the validation report
     "threads": (int, 1),
     "cif_column": (str, "cif"),

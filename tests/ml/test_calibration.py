@@ -9,6 +9,8 @@ from aiida_nanoos.ml.calibration import (
     calibration_curve,
     calibration_report,
     coverage,
+    cross_validated_areas,
+    fit_recalibration,
     fit_uncertainty_scale,
     miscalibration_area,
     spearman_error_uncertainty,
@@ -52,6 +54,24 @@ def test_recalibration_fitted_on_validation_transfers_to_test():
     errors = rng.normal(0.0, 2.5 * sigma)  # the model's sigma is 2.5x too small
     scale = fit_uncertainty_scale(errors[:1000], sigma[:1000])
     assert coverage(errors[1000:], scale * sigma[1000:]) == pytest.approx(0.6827, abs=0.03)
+
+
+def test_auto_recalibration_keeps_honest_sigma_and_fixes_overconfident_sigma():
+    rng = np.random.default_rng(3)
+    sigma = rng.uniform(0.1, 1.0, 2300)
+    honest = rng.normal(0.0, sigma)
+    kept = fit_recalibration(honest[:300], sigma[:300])  # 300 validation errors, as in the gnn benchmark
+    assert kept.method.startswith("auto: ")
+    assert miscalibration_area(honest[300:], kept.apply(sigma[300:])) < 0.03
+    assert coverage(honest[300:], kept.apply(sigma[300:])) == pytest.approx(0.6827, abs=0.04)
+    overconfident = rng.normal(0.0, 3.0 * sigma)
+    fixed = fit_recalibration(overconfident[:300], sigma[:300])
+    assert not fixed.method.startswith("auto: identity")
+    assert fixed.scale == pytest.approx(3.0, rel=0.15)  # 300 errors fix the factor to about 10 %
+    assert miscalibration_area(overconfident[300:], fixed.apply(sigma[300:])) < 0.04
+    areas = cross_validated_areas(overconfident[:300], sigma[:300])
+    assert areas["identity"] > 0.2 > areas["area"]
+    assert fit_recalibration(honest[:5], sigma[:5]).scale == 1.0  # too few errors: sigma left alone
 
 
 def test_extreme_cases_by_hand():
