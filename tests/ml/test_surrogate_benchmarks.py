@@ -69,6 +69,9 @@ def test_gnn_command_end_to_end(tmp_path):
     figures = json.loads(result.output)
     assert figures["n_test"] == 15 and figures["n_train"] + figures["n_validation"] == 45
     assert figures["recalibration"]["scale"] > 0 and 0 <= figures["coverage_1sigma"] <= 1
+    assert set(figures["recalibration_methods"]) == {"auto", "area_floor", "area", "nll", "coverage", "identity"}
+    identity = figures["recalibration_methods"]["identity"]  # sigma left alone: the uncalibrated figures
+    assert identity["coverage_1sigma"] == figures["uncalibrated"]["coverage_1sigma"]
     assert figures["training_seconds"] < 30
     bad = CliRunner().invoke(command, ["--train", str(path), "--target", "band_gap", "--quiet"])
     assert bad.exit_code != 0 and "band_gap" in bad.output
