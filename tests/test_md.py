@@ -110,3 +110,23 @@ def test_md_parameters_and_instability_detection_units():
     assert detect_instability("Step Temp\n 0 300\n 10 310\nLoop time\n") is None
     lost = "ERROR: Lost atoms: original 64 current 60"
     assert detect_instability(f"Step Temp\n 0 300\n{lost}\n") == lost
+
+
+def test_md_throughput_benchmark_runs_both_ways_and_leaves_no_dry_run_folder(si_snap, tmp_path, monkeypatch):
+    """The benchmark's two paths run the same input: the same step count and atoms, both LAMMPS loops timed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from aiida_nanoos.benchmarks.md_throughput import command
+
+    monkeypatch.chdir(tmp_path)  # aiida's dry run writes into the working directory
+    arguments = ["--potential", str(si_snap.pk), "--atoms", "64", "--seconds", "1", "--repeats", "1", "--json"]
+    result = CliRunner().invoke(command, arguments)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["atoms"] == 64 and figures["steps"] >= 100
+    assert len(figures["aiida_lammps_loop_s"]) == len(figures["bare_lammps_loop_s"]) == 1
+    assert all(loop > 0 for loop in figures["aiida_lammps_loop_s"] + figures["bare_lammps_loop_s"])
+    assert 0 < figures["throughput_ratio"] < 2 and 0 < figures["engine_only_ratio"] < 1
+    assert not (tmp_path / "submit_test").exists()
