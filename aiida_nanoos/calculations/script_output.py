@@ -7,6 +7,21 @@ from aiida.engine import ExitCode
 from aiida.parsers import Parser
 
 
+def define_training_exit_codes(spec, script: str, outputs: str, unusable: str) -> None:
+    """The exit codes :func:`training_script_failure` returns (300-330), and 340 for a fit with non-finite errors."""
+    spec.exit_code(
+        300, "ERROR_NO_RETRIEVED_FOLDER", message="The retrieved folder could not be accessed.", invalidates_cache=True
+    )
+    spec.exit_code(
+        310, "ERROR_INVALID_CONFIG", message=f"{script} refused the config: {{message}}", invalidates_cache=True
+    )
+    spec.exit_code(320, "ERROR_TRAINING_FAILED", message=f"{script} failed: {{message}}", invalidates_cache=True)
+    spec.exit_code(
+        330, "ERROR_OUTPUT_MISSING", message=f"{script} wrote no {outputs} ({{message}}).", invalidates_cache=True
+    )
+    spec.exit_code(340, "ERROR_NON_FINITE_ERRORS", message=unusable)
+
+
 def training_script_failure(parser: Parser, script: str, output_folder: str, metrics_filename: str) -> ExitCode | None:
     """The exit code of a run that refused its config, failed or wrote no ``metrics_filename``; None if it is there.
 

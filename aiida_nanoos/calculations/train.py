@@ -16,7 +16,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
-from aiida_nanoos.calculations.script_output import training_script_failure
+from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.ml.potential_training import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
@@ -73,26 +73,11 @@ class TrainCalculation(CalcJob):
             "committee", valid_type=PotentialData, dynamic=True, required=False, help="Committee members (member_00..)."
         )
         spec.output("metrics", valid_type=orm.Dict, help="Training errors, timings and settings (metrics.json).")
-        spec.exit_code(
-            300,
-            "ERROR_NO_RETRIEVED_FOLDER",
-            message="The retrieved folder could not be accessed.",
-            invalidates_cache=True,
-        )
-        spec.exit_code(
-            310, "ERROR_INVALID_CONFIG", message="nanoos-train refused the config: {message}", invalidates_cache=True
-        )
-        spec.exit_code(320, "ERROR_TRAINING_FAILED", message="nanoos-train failed: {message}", invalidates_cache=True)
-        spec.exit_code(
-            330,
-            "ERROR_OUTPUT_MISSING",
-            message="nanoos-train wrote no metrics.json or potential files ({message}).",
-            invalidates_cache=True,
-        )
-        spec.exit_code(
-            340,
-            "ERROR_NON_FINITE_ERRORS",
-            message="the fitted potential has non-finite training errors: the fit is unusable.",
+        define_training_exit_codes(
+            spec,
+            "nanoos-train",
+            "metrics.json or potential files",
+            "the fitted potential has non-finite training errors: the fit is unusable.",
         )
 
     def prepare_for_submission(self, folder):

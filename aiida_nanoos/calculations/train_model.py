@@ -21,7 +21,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
-from aiida_nanoos.calculations.script_output import training_script_failure
+from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.ml.surrogate_training import METRICS_FILENAME, parse_model_config
 
@@ -144,29 +144,11 @@ class TrainModelCalculation(CalcJob):
         spec.inputs.validator = validate_inputs
         spec.output("model", valid_type=ModelData, help="The trained surrogate (found later by name/version).")
         spec.output("metrics", valid_type=orm.Dict, help="Validation MAE, calibration, timings (metrics.json).")
-        spec.exit_code(
-            300,
-            "ERROR_NO_RETRIEVED_FOLDER",
-            message="The retrieved folder could not be accessed.",
-            invalidates_cache=True,
-        )
-        spec.exit_code(
-            310,
-            "ERROR_INVALID_CONFIG",
-            message="nanoos-train-model refused the config: {message}",
-            invalidates_cache=True,
-        )
-        spec.exit_code(
-            320, "ERROR_TRAINING_FAILED", message="nanoos-train-model failed: {message}", invalidates_cache=True
-        )
-        spec.exit_code(
-            330,
-            "ERROR_OUTPUT_MISSING",
-            message="nanoos-train-model wrote no model or metrics.json ({message}).",
-            invalidates_cache=True,
-        )
-        spec.exit_code(
-            340, "ERROR_NON_FINITE_ERRORS", message="the trained model has a non-finite validation error: unusable."
+        define_training_exit_codes(
+            spec,
+            "nanoos-train-model",
+            "model or metrics.json",
+            "the trained model has a non-finite validation error: unusable.",
         )
 
     def prepare_for_submission(self, folder):
