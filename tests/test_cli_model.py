@@ -57,7 +57,7 @@ def test_model_cli_train_list_show_predict(aiida_profile, nanoos_resources, toy_
     assert "formation_energy for 29 structures" in predicted.output
     assert "±" in predicted.output and "... 26 more" in predicted.output
     assert "prediction ArrayData<" in predicted.output
-    assert "selected for simulation (uncertainty):" in predicted.output
+    assert "selected for simulation (uncertainty) on the epistemic sigma" in predicted.output
 
     wrong = invoke(aiida_profile, "predict", "cli_toy", extxyz, "--target", "band_gap", expect_ok=False)
     assert wrong.exit_code != 0 and "not 'band_gap'" in wrong.output

@@ -263,7 +263,9 @@ def model_predict(
             )
         except ValueError as error:
             raise click.ClickException(str(error)) from error
-        click.echo(f"selected for simulation ({strategy}):")
+        epistemic = chosen["uncertainty_used"] == "epistemic_uncertainty"
+        used = "epistemic sigma (model disagreement)" if epistemic else "total sigma"
+        click.echo(f"selected for simulation ({strategy}) on the {used}; ± above is the total, recalibrated sigma:")
         for entry in chosen["selected"]:
             click.echo(f"  {entry['identifier']:30}  {entry['reason']}")
         click.echo(f"selection calcfunction<{selection_process.pk}>, Dict<{chosen.pk}>")
