@@ -255,3 +255,32 @@ def test_example_config_builds_a_valid_campaign(nanoos_resources):
 
     inputs = {key: builder[key] for key in builder if key != "metadata"}
     assert CampaignWorkChain.spec().inputs.validate(merge_inputs(inputs, {})) is None
+
+
+def test_a_continued_surrogate_campaign_keeps_the_model_it_had(aiida_profile, sige_model):
+    """restart_from: the state names the model in use, so a newer version stored meanwhile does not replace it."""
+    config = {
+        "algorithm": "active_learning",
+        "evaluation_method": "ml_only",
+        "batch_size": 2,
+        "max_iterations": 1,
+        "seed": 5,
+        "surrogate": {"model": "sige_bandgap", "pool_size": 6, "strategy": "uncertainty"},
+    }
+    first, node = run_get_node(campaign_builder(config))
+    assert node.is_finished_ok, node.exit_message
+    assert first["state"]["extra"]["surrogate"]["model_uuid"] == sige_model.uuid
+    newer = ModelData.from_model(sige_model.load_model(), name="sige_bandgap").store()
+    try:
+        assert newer.version == sige_model.version + 1 and ModelData.find("sige_bandgap").uuid == newer.uuid
+        builder = campaign_builder({**config, "max_iterations": 2})
+        builder.restart_from = first["state"]
+        results, node = run_get_node(builder)
+        assert node.is_finished_ok, node.exit_message
+        assert list(results["iterations"]) == ["iteration_002"]
+        assert results["iterations"]["iteration_002"]["summary"]["model"] == sige_model.full_name
+        assert results["surrogate_model"].uuid == sige_model.uuid
+        records = results["state"]["extra"]["candidates"]
+        assert [r["id"] for r in records] == ["i001c00", "i001c01", "i002c00", "i002c01"]
+    finally:
+        orm.Node.collection.delete(newer.pk)  # the other tests find "sige_bandgap" by name
