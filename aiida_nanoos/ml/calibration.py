@@ -9,10 +9,12 @@ uncertainty-toolbox convention with central intervals): 0 for perfect calibratio
 Ensembles and MC dropout are usually over-confident; a factor s fitted on validation data
 (sigma' = s sigma, "sigma scaling", Levi et al. 2019) fixes most of it. Small ensembles also report
 near-zero spread for some structures that are in fact badly predicted (errors are heavy-tailed), which no
-single factor can fix; :func:`fit_recalibration` therefore fits sigma' = sqrt((s sigma)^2 + floor^2), a
-scale plus an error floor, by minimising the miscalibration area on the validation errors. Both keep the
-ranking of uncertainties, which is what active learning uses; calibration says nothing about ranking, so
-the Spearman correlation between |error| and sigma is reported alongside.
+single factor can fix, hence sigma' = sqrt((s sigma)^2 + floor^2), a scale plus an error floor, fitted by
+minimising the miscalibration area on the validation errors. With a few hundred validation errors such a fit
+can also make an already honest sigma worse, so :func:`fit_recalibration` by default (``auto``) keeps sigma,
+scales it, or scales it and adds the floor, whichever has the smallest area on held-out folds of those errors.
+All keep the ranking of uncertainties, which is what active learning uses; calibration says nothing about
+ranking, so the Spearman correlation between |error| and sigma is reported alongside.
 """
 
 from __future__ import annotations
