@@ -38,24 +38,7 @@ def test_configure_resources_twice_changes_nothing(nanoos_resources):
     assert count_entities() == before
     family = orm.load_group("nanoos/PBE/US")
     sources = family.base.extras.get("nanoos_sources")["elements"]
-    assert set(family.elements) >= {
-        "H",
-        "B",
-        "C",
-        "N",
-        "O",
-        "Al",
-        "Si",
-        "P",
-        "Ga",
-        "Ge",
-        "As",
-        "Mo",
-        "W",
-        "S",
-        "Se",
-        "Te",
-    }
+    assert set(family.elements) >= set("H B C N O Al Si P Ga Ge As Mo W S Se Te".split())  # the list
     assert all(sources[element]["source"] for element in family.elements)  # where every file came from
     assert family.get_recommended_cutoffs(elements=("Si",), unit="Ry")[0] > 0
 
