@@ -144,9 +144,17 @@ def ensure_computer(report: SetupReport):
         computer.set_minimum_job_poll_interval(1)
         computer.set_default_mpiprocs_per_machine(1)
         report.add(f"computer `{COMPUTER_LABEL}`: created (core.local, core.direct)", changed=True)
-    if not computer.is_user_configured(orm.User.collection.get_default()):
-        computer.configure(safe_interval=0)
+    user = orm.User.collection.get_default()
+    # No login shell per transport command: a `bash -l` sources the user's start-up files (pyenv/conda init spawn
+    # dozens of processes) once a second while a job is polled, which took 15 % of a core next to a running MD.
+    if not computer.is_user_configured(user):
+        computer.configure(safe_interval=0, use_login_shell=False)
         report.add(f"computer `{COMPUTER_LABEL}`: configured", changed=True)
+    elif computer.description.endswith("set up by aiida-nanoos"):
+        authinfo = computer.get_authinfo(user)
+        if authinfo.get_auth_params().get("use_login_shell", True):
+            authinfo.set_auth_params({**authinfo.get_auth_params(), "use_login_shell": False})
+            report.add(f"computer `{COMPUTER_LABEL}`: transport commands without a login shell", changed=True)
     return computer
 
 
