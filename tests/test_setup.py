@@ -41,6 +41,8 @@ def test_configure_resources_twice_changes_nothing(nanoos_resources):
     assert set(family.elements) >= set("H B C N O Al Si P Ga Ge As Mo W S Se Te".split())  # the list
     assert all(sources[element]["source"] for element in family.elements)  # where every file came from
     assert family.get_recommended_cutoffs(elements=("Si",), unit="Ry")[0] > 0
+    localhost = orm.load_computer("localhost")  # no login shell (user start-up files) per transport command
+    assert localhost.get_authinfo(orm.User.collection.get_default()).get_auth_params()["use_login_shell"] is False
 
 
 def test_setup_command_from_scratch_then_again(tmp_path):
