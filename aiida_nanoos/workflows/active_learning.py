@@ -25,7 +25,7 @@ from aiida_nanoos.calculations.train import TrainCalculation
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.potential import merge_training_sets, select_uncertain_frames
-from aiida_nanoos.workflows.common import check_pseudopotentials, elements_of
+from aiida_nanoos.workflows.common import as_code, check_pseudopotentials, elements_of
 from aiida_nanoos.workflows.label import LabelWorkChain
 
 _EXPLORATION_KEYS = {
@@ -212,9 +212,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             builder.label[key] = label[key]
         builder.training_set = training_set
         builder.structure = structure
-        builder.train.code = orm.load_code(train_code) if isinstance(train_code, str) else train_code
+        builder.train.code = as_code(train_code)
         builder.train.config = orm.Dict(inputs["train"]["config"])
-        builder.md.code = orm.load_code(lmp_code) if isinstance(lmp_code, str) else lmp_code
+        builder.md.code = as_code(lmp_code)
         builder.md.settings = orm.Dict({"max_temperature": inputs["md"]["max_temperature"]})
         builder.exploration = orm.Dict(inputs["exploration"])
         builder.threshold = orm.Float(inputs["threshold"])

@@ -13,6 +13,11 @@ from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 
+def as_code(code: orm.AbstractCode | str) -> orm.AbstractCode:
+    """A code given as a node or by its label (``lmp@localhost``), as the protocol builders accept both."""
+    return orm.load_code(code) if isinstance(code, str) else code
+
+
 def load_pseudo_family(label: str):
     """The installed pseudopotential family called ``label``; ``ValueError`` saying how to install it otherwise."""
     try:

@@ -28,7 +28,7 @@ from aiida_nanoos.functions.potential import (
 )
 from aiida_nanoos.functions.training_set import split_training_set
 from aiida_nanoos.ml.md_setup import supercell_repetitions
-from aiida_nanoos.workflows.common import elements_of
+from aiida_nanoos.workflows.common import as_code, elements_of
 from aiida_nanoos.workflows.label import LabelWorkChain
 
 
@@ -178,12 +178,12 @@ class HybridWorkChain(ProtocolMixin, WorkChain):
         )
         builder.validation_fraction = orm.Float(inputs["validation_fraction"])
         builder.split_seed = orm.Int(inputs["split_seed"])
-        builder.train.code = orm.load_code(train_code) if isinstance(train_code, str) else train_code
+        builder.train.code = as_code(train_code)
         builder.train.config = orm.Dict(inputs["train"]["config"])
         if inputs.get("validation_criteria"):
             builder.validation_criteria = orm.Dict(inputs["validation_criteria"])
         md = dict(inputs["md"])
-        builder.md.code = orm.load_code(lmp_code) if isinstance(lmp_code, str) else lmp_code
+        builder.md.code = as_code(lmp_code)
         target_atoms = md.pop("atoms")
         max_temperature = md.pop("max_temperature", DEFAULT_MAX_TEMPERATURE)
         builder.md.parameters = orm.Dict(md_parameters(**md))
