@@ -273,3 +273,25 @@ evaluator: {name: analytic}
     config.write_text(config.read_text().replace("batch_size: 2", "batch_size: 0"))
     bad = runner.invoke(cli, ["-p", aiida_profile.name, "campaign", "run", str(config)])
     assert bad.exit_code != 0 and "config.batch_size" in bad.output
+
+
+def test_campaign_overhead_benchmark_reports_each_iteration(aiida_profile):
+    """The benchmark runs a real campaign the way ``campaign run`` does and splits each iteration's wall time."""
+    from click.testing import CliRunner
+
+    from aiida_nanoos.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["-p", aiida_profile.name, "benchmark", "campaign-overhead", "--iterations", "2", "--json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    node = orm.load_node(figures["campaign_pk"])
+    assert node.is_finished_ok and len(node.outputs.iterations) == figures["iterations"] == 2
+    assert 0 < figures["evaluation_span_per_iteration"] < figures["seconds_per_iteration"]
+    assert figures["campaign_steps_per_iteration"] == pytest.approx(
+        figures["seconds_per_iteration"] - figures["evaluation_span_per_iteration"], abs=2e-3
+    )
+    assert set(figures["step_seconds"]) == {"fit_gp", "suggest_candidates", "record_iteration", "evaluator_process"}

@@ -46,10 +46,9 @@ def _trivial_calcfunction_seconds(repeats: int = 5) -> float:
 @click.option("--json", "as_json", is_flag=True)
 def command(iterations: int, batch_size: int, algorithm: str, as_json: bool) -> None:
     """Time a campaign with the analytic evaluator (run in this process); goal: <= 2 s per iteration."""
-    from aiida.engine import run_get_node
     from ase.build import bulk
 
-    from aiida_nanoos.cli.utils import load_profile
+    from aiida_nanoos.cli.utils import load_profile, run_in_foreground
     from aiida_nanoos.ml.spaces import atoms_to_dict
     from aiida_nanoos.workflows.campaign import CampaignWorkChain
 
@@ -72,7 +71,7 @@ def command(iterations: int, batch_size: int, algorithm: str, as_json: bool) -> 
     load_before = os.getloadavg()
     calcfunction_seconds = _trivial_calcfunction_seconds()
     start = time.perf_counter()
-    _, node = run_get_node(builder)
+    node = run_in_foreground(builder)
     total = time.perf_counter() - start
     if not node.is_finished_ok:
         raise click.ClickException(f"campaign failed: {node.exit_message}")

@@ -21,8 +21,8 @@ import click
 def command(config_file: Path | None, pk: int | None, as_json: bool) -> None:
     """Seconds per atom-step of pw.x labelling vs LAMMPS MD with the potential (default: newest hybrid run)."""
     from aiida import load_profile, orm
-    from aiida.engine import run_get_node
 
+    from aiida_nanoos.cli.utils import run_in_foreground
     from aiida_nanoos.workflows.hybrid import HybridWorkChain
 
     load_profile()
@@ -32,7 +32,7 @@ def command(config_file: Path | None, pk: int | None, as_json: bool) -> None:
         from aiida_nanoos.cli.hybrid import builder_from_config
         from aiida_nanoos.cli.utils import read_config
 
-        _, node = run_get_node(builder_from_config(read_config(config_file), config_file.parent))
+        node = run_in_foreground(builder_from_config(read_config(config_file), config_file.parent))
     elif pk is not None:
         node = orm.load_node(pk)
     else:

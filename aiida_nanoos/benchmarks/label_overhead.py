@@ -18,10 +18,10 @@ import click
 def command(rattle: float, kpoints_distance: float, as_json: bool) -> None:
     """Label one rattled Si8 cell (run in this process) and compare with pw.x alone on the same input file."""
     from aiida import load_profile, orm
-    from aiida.engine import run_get_node
     from aiida_quantumespresso.common.types import ElectronicType
     from ase.build import bulk
 
+    from aiida_nanoos.cli.utils import run_in_foreground
     from aiida_nanoos.workflows.label import LabelWorkChain
 
     load_profile()
@@ -34,7 +34,7 @@ def command(rattle: float, kpoints_distance: float, as_json: bool) -> None:
         electronic_type=ElectronicType.INSULATOR,
     )
     start = time.perf_counter()
-    _, node = run_get_node(builder)
+    node = run_in_foreground(builder)
     workchain_seconds = time.perf_counter() - start
     if not node.is_finished_ok:
         raise click.ClickException(f"labelling failed: {node.exit_message}")

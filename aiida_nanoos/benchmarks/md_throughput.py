@@ -92,11 +92,11 @@ def write_inputs(builder, folder: Path) -> None:
     """The exact input files ``nanoos.md`` would run (a dry run: nothing is executed or stored), into ``folder``."""
     import shutil
 
-    from aiida.engine import run_get_node
+    from aiida_nanoos.cli.utils import run_in_foreground
 
     builder.metadata.dry_run = True
     builder.metadata.store_provenance = False
-    _, node = run_get_node(builder)
+    node = run_in_foreground(builder)
     sandbox = Path(node.dry_run_info["folder"])
     for path in sandbox.iterdir():
         if path.is_file() and not path.name.startswith("_"):
@@ -117,10 +117,10 @@ def run_bare(folder: Path, executable: str) -> tuple[float, float]:
 
 def run_aiida(builder) -> tuple[float, float, object]:
     """Run an ``nanoos.md`` builder here, end to end; returns (wall, LAMMPS loop) seconds and the node."""
-    from aiida.engine import run_get_node
+    from aiida_nanoos.cli.utils import run_in_foreground
 
     start = time.perf_counter()
-    _, node = run_get_node(builder)
+    node = run_in_foreground(builder)
     wall = time.perf_counter() - start
     if not node.is_finished_ok:
         raise click.ClickException(f"MD through AiiDA failed: {node.exit_message}")

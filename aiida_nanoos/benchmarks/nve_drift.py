@@ -24,15 +24,15 @@ def command(
     """NVE MD with a fitted Si SNAP; linear drift of the total energy in meV/atom/ps (goal < 1)."""
     import numpy as np
     from aiida import load_profile
-    from aiida.engine import run_get_node
 
     from aiida_nanoos.benchmarks.md_throughput import find_potential, md_builder
+    from aiida_nanoos.cli.utils import run_in_foreground
     from aiida_nanoos.ml.md_stability import energy_drift
 
     load_profile()
     potential = find_potential(potential_pk)
     builder, n_atoms = md_builder(potential, atoms, steps, temperature, "nve", timestep_fs, 10, steps)
-    _, node = run_get_node(builder)
+    node = run_in_foreground(builder)
     if not node.is_finished_ok:
         raise click.ClickException(f"NVE MD failed ({node.exit_status}): {node.exit_message}")
     series = node.outputs.time_dependent_computes
