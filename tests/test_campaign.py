@@ -259,6 +259,7 @@ evaluator: {name: analytic}
     assert symbols.count("Si") == symbols.count("Ge") == 4  # the 8-atom cell built from the YAML's bulk spec
     show = runner.invoke(cli, ["-p", aiida_profile.name, "campaign", "show", str(pk)], catch_exceptions=False)
     assert show.exit_code == 0 and "GP (target_range_bandgap): matern52" in show.output
+    assert "output none" in show.output  # a target window is modelled on the property's own scale
     best = node.outputs.best_candidates["candidates"][0]
     assert best["id"] in show.output and best["formula"] in show.output
     stats = runner.invoke(

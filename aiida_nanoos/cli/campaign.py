@@ -183,6 +183,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _transform_text(model: dict) -> str:
+    """'power (lambda 0.31)', 'log', ... as recorded by fit_gp (older records have no transform)."""
+    transform = model.get("output_transform", "none")
+    lam = model.get("power_lambda")
+    return f"{transform} (lambda {lam:.2f})" if lam is not None else transform
+
+
 @click.group()
 def campaign() -> None:
     """Design campaigns: search a space of candidates with BO, a GA, random search or an external proposer."""
@@ -251,7 +258,7 @@ def echo_show(node) -> None:
             ls = ", ".join(f"{v:.3g}" for v in m["lengthscales"])
             click.echo(
                 f"  GP ({m['objective']}): {m['kernel']}, lengthscales [{ls}], noise {m['noise_variance']:.3g}, "
-                f"{m['n_observed']} observations"
+                f"output {_transform_text(m)}, {m['n_observed']} observations"
             )
     if state.ga:
         click.echo(f"  GA: {state.ga['kind']}, population {len(state.ga['fitness'])}")

@@ -12,7 +12,7 @@ top set is found, since none of the reported figures can change after that. Runs
 5th/95th percentiles (the notebooks use fold averages; with few runs those are not meaningful).
 
 Methods: ``nanoos`` is the campaign's own recipe (:mod:`aiida_nanoos.ml.bo` defaults: MAP GP with weak priors on
-unit-cube inputs, log scale for a skewed positive property to maximise, UCB/LCB with beta 2); ``gp_lcb`` is the
+unit-cube inputs, Yeo-Johnson power-transformed objective, UCB/LCB with beta 1); ``gp_lcb`` is the
 GP example of the notebooks (maximum likelihood, standardised inputs, LCB ratio 2); random sampling is analytic.
 Both GP methods share the same code, initial points and hyper-parameter schedule, so only the recipe differs.
 """
@@ -164,7 +164,8 @@ def nanoos_strategy(
     acq = settings.acquisition.upper()
     if acq in ("UCB", "LCB"):
         acq = f"{'UCB' if maximize else 'LCB'}({settings.beta:g})"
-    label = f"nanoos: GP-ARD Matern52 MAP + {acq}, output {settings.output_transform}"
+    transform = settings.output_transform
+    label = f"nanoos: GP-ARD Matern52 MAP + {acq}, output {'power' if transform == 'auto' else transform}"
     return Strategy(label, score, "bo.fit_surrogate on unit-cube inputs with the default BOSettings")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -129,6 +129,7 @@ def fit_models(
             {
                 "objective": o.name,
                 "output_transform": model.transform,
+                "power_lambda": model.power_lambda,
                 "n_observed": len(y),
                 **model.gp.get_hyperparameters(),
             }
@@ -282,8 +283,7 @@ def _propose_multiobjective(ctx: ProposalContext) -> tuple[list[Proposal], dict[
         values.append(float(ehvi[pick]))
         front = np.vstack([front, M[pick]])  # kriging believer: pretend the mean was measured
         current = [
-            type(m)(m.gp.condition_on(U[pick][None, :], [float(M[pick, j])]), m.transform, m.sign, m.best)
-            for j, m in enumerate(current)
+            replace(m, gp=m.gp.condition_on(U[pick][None, :], [float(M[pick, j])])) for j, m in enumerate(current)
         ]
     proposals = [Proposal(pool[left[i]], None, "bo:EHVI", acquisition=v) for i, v in zip(chosen, values, strict=True)]
     return proposals, {

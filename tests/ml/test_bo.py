@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from scipy.special import ndtri
+from scipy.stats import skew
 
-from aiida_nanoos.ml.bo import BOSettings, choose_output_transform, normal_scores, suggest
+from aiida_nanoos.ml.bo import BOSettings, choose_output_transform, normal_scores, suggest, yeo_johnson
 from aiida_nanoos.ml.optimizer_state import OptimizerState
 from aiida_nanoos.ml.spaces import Categorical, Continuous, ParameterSpace
 from tests.ml._blas import one_blas_thread  # noqa: F401  (autouse fixture)
@@ -44,11 +45,11 @@ def test_minimisation_with_lcb_batches():
         points, report = suggest(space, state, maximize=False, settings={"acquisition": "LCB", "batch_size": 3})
         assert len(points) == 3 and len({(p["x"], p["y"]) for p in points}) == 3
         state.record(space.encode(points), [loss(p) for p in points])
-    assert report["output_transform"] == "none"  # never log for minimisation
+    assert report["output_transform"] == "power" and np.isfinite(report["power_lambda"])
     assert min(state.values) < 0.05
 
 
-def test_skewed_positive_property_to_maximise_is_modelled_on_log_scale():
+def test_skewed_positive_property_to_maximise_is_modelled_on_a_compressed_scale():
     def conductivity(p):  # S/cm, spans three decades, peak 1000 at (1, 1)
         return 1000.0 * np.exp(-2.0 * ((p["x"] - 1) ** 2 + (p["y"] - 1) ** 2))
 
@@ -58,8 +59,8 @@ def test_skewed_positive_property_to_maximise_is_modelled_on_log_scale():
     for _ in range(5):
         points, report = suggest(space, state, maximize=True, settings={"batch_size": 2})
         state.record(space.encode(points), [conductivity(p) for p in points])
-        if state.iteration == 2:
-            assert report["output_transform"] == "log"
+        if state.iteration == 2:  # the fitted exponent is below 1: large values are pulled in, as by a log
+            assert report["output_transform"] == "power" and report["power_lambda"] < 0.5
     assert max(state.values) > 900.0
 
 
@@ -97,10 +98,15 @@ def test_target_range_and_feasibility_weighting():
 
 def test_output_transform_rule_and_settings_validation():
     skewed = np.exp(np.random.default_rng(0).normal(size=50) * 1.5)
-    assert choose_output_transform(skewed, maximize=True) == "log"
-    assert choose_output_transform(skewed, maximize=False) == "none"
-    assert choose_output_transform(np.log(skewed)) == "none"  # can be negative
-    assert choose_output_transform(np.random.default_rng(1).uniform(1, 2, 50)) == "none"
+    assert choose_output_transform(skewed) == choose_output_transform(-skewed) == "power"
+    assert choose_output_transform(np.array([1.0, 2.0, 2.0, 3.0, 4.0, 4.0])) == "none"  # 4 distinct values: too few
+    # Yeo-Johnson: skew removed in either direction, independent of the unit, the identity on Gaussian data
+    transformed, lam = yeo_johnson(skewed)
+    assert skew(skewed) > 2.0 and abs(skew(transformed)) < 0.5 and lam < 0
+    assert abs(skew(yeo_johnson(-skewed)[0])) < 0.5
+    in_mev, lam_mev = yeo_johnson(1000.0 * skewed)
+    assert lam_mev == pytest.approx(lam) and np.allclose(in_mev, transformed)
+    assert yeo_johnson(np.random.default_rng(1).normal(size=400))[1] == pytest.approx(1.0, abs=0.15)
     state, report = _run({"output_transform": "rank"}, 10)  # outlier-proof copula scale also optimises
     assert report["output_transform"] == "rank" and max(state.values) > 2.5
     scores = normal_scores(np.array([10.0, 1e6, 3.0, 3.0]))
