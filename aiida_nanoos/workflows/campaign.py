@@ -375,6 +375,28 @@ class CampaignWorkChain(WorkChain):
             builder.evaluator_metadata = orm.Dict(other)
         return builder
 
+    # ------------------------------------------------------------------ engine
+    def update_outputs(self) -> None:
+        """Link the outputs added since the last step, remembering which ones are linked already.
+
+        aiida-core's version loads every output link of the node at every state change to find the new ones. A
+        campaign adds outputs every iteration (summary, state, candidates), so that query grew with its length: 43 ms
+        per step after 30 iterations. Here the labels are read from the database once per process instance (so a
+        process reloaded from a checkpoint starts from what is stored) and then kept up to date in memory.
+        """
+        if self.metadata.store_provenance is False:
+            return
+        linked = getattr(self, "_linked_output_labels", None)
+        if linked is None:
+            outgoing = self.node.base.links.get_outgoing(link_type=(LinkType.CREATE, LinkType.RETURN))
+            linked = self._linked_output_labels = set(outgoing.all_link_labels())
+        for link_label, output in self._flat_outputs().items():
+            if link_label in linked:
+                continue
+            output.base.links.add_incoming(self.node, LinkType.RETURN, link_label)
+            output.store()
+            linked.add(link_label)
+
     # ------------------------------------------------------------------ helpers
     def _definition(self) -> dict[str, orm.Data]:
         """The decision calcfunctions' common input: the campaign definition node."""
