@@ -292,6 +292,7 @@ def test_campaign_overhead_benchmark_reports_each_iteration(aiida_profile):
     node = orm.load_node(figures["campaign_pk"])
     assert node.is_finished_ok and len(node.outputs.iterations) == figures["iterations"] == 2
     assert 0 < figures["evaluation_span_per_iteration"] < figures["seconds_per_iteration"]
+    assert figures["seconds_per_iteration"] == pytest.approx(sum(figures["seconds_each_iteration"]) / 2, abs=2e-3)
     assert figures["campaign_steps_per_iteration"] == pytest.approx(
         figures["seconds_per_iteration"] - figures["evaluation_span_per_iteration"], abs=2e-3
     )

@@ -108,6 +108,7 @@ def command(iterations: int, batch_size: int, algorithm: str, as_json: bool) -> 
         "batch_size": batch_size,
         "seconds_per_iteration": round(mean_iteration, 3),
         "seconds_per_iteration_median": round(statistics.median(per_iteration), 3),
+        "seconds_each_iteration": [round(t, 3) for t in per_iteration],
         "evaluation_span_per_iteration": round(statistics.mean(evaluation_spans), 3),
         "campaign_steps_per_iteration": round(statistics.mean(engine_only), 3),
         "step_seconds": {k: round(v, 3) for k, v in step_seconds.items()},
@@ -127,6 +128,10 @@ def command(iterations: int, batch_size: int, algorithm: str, as_json: bool) -> 
     )
     click.echo(
         f"  wall time per iteration          {figures['seconds_per_iteration']:8.3f} s  (goal <= {GOAL_SECONDS} s)"
+    )
+    click.echo(
+        f"    first / last iteration         {per_iteration[0]:8.3f} / {per_iteration[-1]:.3f} s "
+        f"(slowest {max(per_iteration):.3f} s)"
     )
     click.echo(f"    evaluator processes (span)     {figures['evaluation_span_per_iteration']:8.3f} s")
     click.echo(f"    campaign steps and gaps        {figures['campaign_steps_per_iteration']:8.3f} s")
