@@ -71,7 +71,12 @@ def test_bayesian_optimisation_campaign_and_the_provenance_of_its_decisions(aiid
     assert sorted(results["iterations"]) == ["iteration_001", "iteration_002", "iteration_003"]
     for k, (_, outputs) in enumerate(sorted(results["iterations"].items())):
         assert outputs["state"]["iteration"] == k + 1
-        assert outputs["summary"]["candidates_evaluated"] == len(outputs["candidates"]) == 2
+        assert outputs["summary"]["candidates_evaluated"] == len(outputs["summary"]["candidates"]) == 2
+        for entry in outputs["summary"]["candidates"]:  # each a structure proposed by that iteration's decision
+            structure = orm.load_node(entry["uuid"])
+            assert (
+                structure.creator.process_label == "suggest_candidates" and structure.get_formula() == entry["formula"]
+            )
     best = results["best_candidates"]["candidates"]
     assert best[0]["objectives"][0] == max(r["value"] for r in records)
     assert [b["objectives"][0] for b in best] == sorted((r["value"] for r in records), reverse=True)[: len(best)]

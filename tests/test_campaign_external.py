@@ -190,7 +190,7 @@ def test_external_proposer_campaign_validates_candidates_and_never_stores_the_ke
     rejected = suggest.outputs.proposals["report"]["rejected"]
     assert [r["index"] for r in rejected] == [2, 3]
     assert "Pb" in rejected[0]["reason"] and "strain" in rejected[1]["reason"]
-    candidates = results["iterations"]["iteration_001"]["candidates"]
+    candidates = {entry["id"]: orm.load_node(entry["uuid"]) for entry in summary["candidates"]}
     first_candidate = candidates["i001c00"].base.attributes.get("candidate")
     assert first_candidate["generation_method"] == "external:chemical_intuition"
     assert first_candidate["parameters"]["strain"]["iso"] == pytest.approx(0.01)

@@ -331,7 +331,10 @@ class CampaignWorkChain(WorkChain):
             cls.finalize,
         )
         spec.output_namespace(
-            "iterations", dynamic=True, help="Per iteration: summary, algorithm state and the candidates."
+            "iterations",
+            dynamic=True,
+            help="Per iteration: summary (the candidates with their UUIDs; the structures are outputs of "
+            "suggest_candidates) and the algorithm state.",
         )
         spec.output("state", valid_type=orm.Dict, help="Final algorithm state and history (input of restart_from).")
         spec.output("best_candidates", valid_type=orm.Dict, help="Top N candidates with their properties.")
@@ -784,8 +787,6 @@ class CampaignWorkChain(WorkChain):
         label = f"iterations.iteration_{summary['iteration']:03d}"
         self.out(f"{label}.summary", summary)
         self.out(f"{label}.state", results["state"])
-        for cid, uuid in sorted(self.ctx.batch.items()):
-            self.out(f"{label}.candidates.{cid}", orm.load_node(uuid))
         best = summary["best_objective_value"]
         self.report(
             f"iteration {summary['iteration']}: {summary['candidates_evaluated']} evaluated, "
