@@ -383,8 +383,8 @@ class CampaignWorkChain(WorkChain):
         """Link the outputs added since the last step, remembering which ones are linked already.
 
         aiida-core's version loads every output link of the node at every state change to find the new ones. A
-        campaign adds outputs every iteration (summary, state, candidates), so that query grew with its length: 43 ms
-        per step after 30 iterations. Here the labels are read from the database once per process instance (so a
+        campaign adds outputs every iteration (summary and state), so that query grows with its length: 43 ms per step
+        with 107 outputs. Here the labels are read from the database once per process instance (so a
         process reloaded from a checkpoint starts from what is stored) and then kept up to date in memory.
         """
         if self.metadata.store_provenance is False:
