@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .utils import load_profile
+from .utils import launch, load_profile
 
 DEFAULT_CODE = "nanoos-train-model@localhost"
 
@@ -88,7 +88,7 @@ def model_train(
 ) -> None:
     """Train a surrogate on CSV_FILE (a `cif` column and the target column) through the nanoos.train_model CalcJob."""
     load_profile()
-    from aiida import engine, orm
+    from aiida import orm
     from aiida.common.exceptions import NotExistent
 
     from aiida_nanoos.calculations.train_model import TrainModelCalculation
@@ -109,13 +109,11 @@ def model_train(
     builder.dataset = orm.SinglefileData(csv_file.resolve())
     builder.metadata.options.max_wallclock_seconds = 24 * 3600
     try:
-        if submit:
-            node = engine.submit(builder)
-            click.echo(f"Submitted TrainModelCalculation<{node.pk}>; follow with `verdi process show {node.pk}`.")
-            return
-        _, node = engine.run_get_node(builder)
+        node = launch(builder, submit)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
+    if submit:
+        return
     if not node.is_finished_ok:
         raise click.ClickException(f"TrainModelCalculation<{node.pk}> failed [{node.exit_status}]: {node.exit_message}")
     echo_summary(node.outputs.model)

@@ -92,7 +92,7 @@ class BOSettings:
         return asdict(self)
 
 
-def choose_output_transform(y: np.ndarray, maximize: bool = True) -> str:
+def choose_output_transform(y: np.ndarray) -> str:
     """What 'auto' means for these observations: 'power' (Yeo-Johnson) from five distinct values on, else 'none'.
 
     Measured and computed properties are often skewed (conductivities and toughnesses span decades, formation
@@ -102,7 +102,7 @@ def choose_output_transform(y: np.ndarray, maximize: bool = True) -> str:
     did as well as raw values on the unskewed crossed-barrel toughness, as well as the logarithm on the
     decade-spanning P3HT/CNT conductivity, and better than both at finding the lowest values of either data set. On
     smooth synthetic landscapes (Branin) raw values can do better. Five distinct values are needed to estimate an
-    exponent. ``maximize`` is accepted for rules that depend on the direction.
+    exponent.
     """
     y = np.asarray(y, dtype=float)
     return "power" if len(np.unique(y)) >= 5 else "none"
@@ -197,7 +197,7 @@ def fit_surrogate(
     """Fit the campaign GP. ``hyperparameters`` (from a previous step) warm-start the search, or with
     ``optimize=False`` are reused as they are (a cheap refit between full optimisations)."""
     y = np.asarray(y, dtype=float)
-    chosen = choose_output_transform(y, maximize) if transform == "auto" else transform
+    chosen = choose_output_transform(y) if transform == "auto" else transform
     if chosen == "log" and np.any(y <= 0):
         raise ValueError("output_transform 'log' needs a strictly positive objective")
     sign = 1.0 if maximize else -1.0
