@@ -7,7 +7,7 @@ import time
 import pytest
 from ase.build import bulk
 
-from aiida_nanoos.ml.spaces import atoms_to_dict
+from aiida_nanoos.design.spaces import atoms_to_dict
 
 
 def sige_cell(a: float = 5.54):
@@ -74,9 +74,9 @@ def replay_campaign(config: dict, objective="maximize_bandgap", space=None) -> l
     """The decisions of a campaign with the analytic evaluator, made by the pure core alone, with the state written
     to JSON and read back between every step exactly as the work chain does: the reference for a campaign that
     was interrupted (same seed, same decisions)."""
-    from aiida_nanoos.ml import campaign as cp
-    from aiida_nanoos.ml import proposers
-    from aiida_nanoos.ml.model_properties import alloy_properties
+    from aiida_nanoos.design import campaign as cp
+    from aiida_nanoos.design.analytic_model import alloy_properties
+    from aiida_nanoos.design.proposers import registry as proposers
 
     space_obj, objective_obj, config_obj = cp.validate_campaign(space or group_iv_space(), objective, config)
     state = cp.load_state(cp.dump_state(cp.new_state(config_obj)))

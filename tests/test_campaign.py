@@ -11,8 +11,8 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_nanoos.ml.model_properties import alloy_properties
-from aiida_nanoos.ml.pareto import pareto_mask
+from aiida_nanoos.design.analytic_model import alloy_properties
+from aiida_nanoos.design.pareto import pareto_mask
 from tests.campaign_fixtures import campaign_builder, group_iv_space, replay_campaign
 
 TARGET = {"objective": "target_range", "property": "bandgap", "range": [1.0, 1.2]}

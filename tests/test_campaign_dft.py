@@ -8,7 +8,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 from ase.build import bulk
 
-from aiida_nanoos.ml.spaces import atoms_to_dict
+from aiida_nanoos.design.spaces import atoms_to_dict
 from aiida_nanoos.workflows.campaign import CampaignWorkChain, evaluator_builder
 
 #: Tiny pw.x settings: low cutoffs and a coarse mesh (about a second per SCF of a 2-atom cell).

@@ -12,7 +12,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_nanoos.data.model import ModelData
-from aiida_nanoos.ml import campaign as cp
+from aiida_nanoos.design import campaign as cp
 from tests.campaign_fixtures import campaign_builder, group_iv_space
 
 #: A network small enough to train in a second or two on a few cells.
@@ -102,8 +102,8 @@ def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_
 @pytest.fixture(scope="module")
 def sige_model():
     """A model of the analytic band gap on random cells of the group-IV space, stored as a nanoos.model."""
-    from aiida_nanoos.ml.cgcnn import Architecture, TrainingSettings, train_model
-    from aiida_nanoos.ml.model_properties import alloy_properties
+    from aiida_nanoos.design.analytic_model import alloy_properties
+    from aiida_nanoos.models.cgcnn import Architecture, TrainingSettings, train_model
 
     space = cp.load_space(group_iv_space())
     rng = np.random.default_rng(0)

@@ -8,8 +8,8 @@ import io
 import pytest
 from click.testing import CliRunner
 
+from aiida_nanoos.benchmarks.surrogate_harness import generate_perovskite_candidates
 from aiida_nanoos.cli import cli
-from aiida_nanoos.ml.surrogate_benchmarks import generate_perovskite_candidates
 from tests.test_model import toy_target
 
 

@@ -9,7 +9,7 @@ from aiida.engine import run_get_node
 from ase.build import bulk
 
 from aiida_nanoos.data.training_set import TrainingSetData
-from aiida_nanoos.ml import frames as frame_io
+from aiida_nanoos.potentials import frames as frame_io
 
 
 def assert_labels_come_from_the_calculations(training_set: TrainingSetData, label_node: orm.WorkChainNode):

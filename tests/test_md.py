@@ -9,7 +9,7 @@ from aiida.engine import run_get_node
 from ase.build import bulk
 
 from aiida_nanoos.calculations.md import MdCalculation, md_parameters
-from aiida_nanoos.ml.md_stability import detect_instability, energy_drift
+from aiida_nanoos.potentials.md_stability import detect_instability, energy_drift
 
 pytest_plugins = ["tests.potential_fixtures"]
 

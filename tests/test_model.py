@@ -11,10 +11,10 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
+from aiida_nanoos.benchmarks.surrogate_harness import generate_perovskite_candidates
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.data.structure_batch import StructureBatchData
 from aiida_nanoos.functions.surrogate import predict_with_uncertainty, select_for_simulation
-from aiida_nanoos.ml.surrogate_benchmarks import generate_perovskite_candidates
 
 #: A network small enough to train in a second or two on a few dozen cells.
 TINY_ARCHITECTURE = {"hidden": 16, "n_conv": 2, "head_hidden": 16, "dropout": 0.1, "bond_ratio_bins": 4}
@@ -23,7 +23,7 @@ TINY_CONFIG = {"epochs": 3, "n_models": 2, "batch_size": 16, "architecture": TIN
 
 def toy_target(atoms) -> float:
     """A formation-energy-like rule (eV/cell): more ionic cells (larger electronegativity spread) are more stable."""
-    from aiida_nanoos.ml.graph import element_properties
+    from aiida_nanoos.models.graph import element_properties
 
     chi = np.array([element_properties(z)["electronegativity"] for z in atoms.numbers])
     return float(-0.8 * np.sum(np.abs(chi - chi.mean())) + 0.05 * atoms.get_volume() ** (1 / 3))
@@ -38,7 +38,7 @@ def toy_structures():
 @pytest.fixture(scope="module")
 def toy_model(toy_structures):
     """An in-memory two-member model with dropout (both uncertainty methods run)."""
-    from aiida_nanoos.ml.cgcnn import Architecture, TrainingSettings, train_model
+    from aiida_nanoos.models.cgcnn import Architecture, TrainingSettings, train_model
 
     structures, targets = toy_structures
     return train_model(

@@ -16,9 +16,9 @@ from aiida_nanoos.calculations.train import TrainCalculation
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.functions.potential import validate_potential
 from aiida_nanoos.functions.training_set import split_training_set
-from aiida_nanoos.ml import potential_metrics as pm
-from aiida_nanoos.ml import snap
-from aiida_nanoos.ml.frames import frame_labels
+from aiida_nanoos.potentials import metrics as pm
+from aiida_nanoos.potentials import snap
+from aiida_nanoos.potentials.frames import frame_labels
 
 pytest_plugins = ["tests.potential_fixtures"]
 
@@ -159,7 +159,7 @@ def test_potential_node_from_snap_and_its_lammps_lines(tmp_path):
 
 def test_potential_cli_list_show_export(si_snap, tmp_path):
     from aiida_nanoos.cli import cli
-    from aiida_nanoos.ml import lammps_engine
+    from aiida_nanoos.potentials import lammps_engine
 
     runner = CliRunner()
     result = runner.invoke(cli, ["potential", "list"])
@@ -194,7 +194,7 @@ def test_potential_cli_list_show_export(si_snap, tmp_path):
 def test_snap_with_a_zbl_reference_runs_as_hybrid_overlay(si8_training_set, tmp_path):
     """The ML part is fitted to DFT minus ZBL; the stored potential adds ZBL back in LAMMPS, and that reproduces
     the fit (the training errors the script reports are those of pair_style hybrid/overlay zbl ... snap)."""
-    from aiida_nanoos.ml import potential_training
+    from aiida_nanoos.potentials import training as potential_training
 
     frames = si8_training_set.get_frames()
     config = {"snap": {"twojmax": 4}, "reference": {"type": "zbl", "inner": 1.5, "outer": 2.2}, "name": "si-zbl"}

@@ -8,7 +8,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 from ase.build import bulk
 
-from aiida_nanoos.ml.mace_potential import mace_available
+from aiida_nanoos.potentials.mace import mace_available
 
 pytest_plugins = ["tests.potential_fixtures"]
 

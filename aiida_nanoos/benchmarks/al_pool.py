@@ -1,7 +1,7 @@
 """``aiida-nanoos benchmark al-pool``: active learning with the crystal-graph ensemble against random sampling.
 
 Liang et al. 2021 figures (enhancement factor at 10 % and 25 % of the pool, evaluations to 50 % / 100 % of the
-top 5 %) for finding the best structures of a CSV pool. Logic in :mod:`aiida_nanoos.ml.surrogate_benchmarks`.
+top 5 %) for finding the best structures of a CSV pool. Logic in :mod:`aiida_nanoos.benchmarks.surrogate_harness`.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def command(
     quiet: bool,
 ) -> None:
     """Enhancement factor and evaluations to the top 5 % for ensemble-guided active learning vs random."""
-    from aiida_nanoos.ml.structure_csv import read_structure_csv
-    from aiida_nanoos.ml.surrogate_benchmarks import al_pool_benchmark, format_al_pool
+    from aiida_nanoos.benchmarks.surrogate_harness import al_pool_benchmark, format_al_pool
+    from aiida_nanoos.models.structure_table import read_structure_csv
 
     progress = None if quiet else (lambda message: click.echo(message, err=True))
     try:

@@ -1,6 +1,6 @@
 """``aiida-nanoos benchmark bo-pool``: the pool-based protocol of Liang et al. 2021 on any CSV of that shape.
 
-The protocol itself lives in :mod:`aiida_nanoos.ml.pool_benchmark`; this command only reads options and prints.
+The protocol itself lives in :mod:`aiida_nanoos.benchmarks.pool_protocol`; this command only reads options and prints.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def command(
     """Enhancement factor and evaluations to the top 5% for our BO, GP-ARD + LCB and random sampling."""
     from threadpoolctl import threadpool_limits
 
-    from aiida_nanoos.ml.pool_benchmark import format_table, load_pool, run_benchmark
+    from aiida_nanoos.benchmarks.pool_protocol import format_table, load_pool, run_benchmark
 
     try:
         pool = load_pool(csv_path, objective, inputs=list(inputs) or None, maximize=direction == "max")

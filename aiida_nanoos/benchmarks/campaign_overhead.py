@@ -49,7 +49,7 @@ def command(iterations: int, batch_size: int, algorithm: str, as_json: bool) -> 
     from ase.build import bulk
 
     from aiida_nanoos.cli.utils import load_profile, run_in_foreground
-    from aiida_nanoos.ml.spaces import atoms_to_dict
+    from aiida_nanoos.design.spaces import atoms_to_dict
     from aiida_nanoos.workflows.campaign import CampaignWorkChain
 
     load_profile()

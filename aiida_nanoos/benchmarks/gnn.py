@@ -2,7 +2,7 @@
 
 Trains on one CSV (a ``cif`` column and a target column), recalibrates sigma on a validation split of the
 training CSV only, and scores a test CSV. Given one CSV (or the same file twice), it is split
-deterministically (``--split``, ``--seed``). The logic is in :mod:`aiida_nanoos.ml.surrogate_benchmarks`.
+deterministically (``--split``, ``--seed``). The logic is in :mod:`aiida_nanoos.benchmarks.surrogate_harness`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from aiida_nanoos.ml.calibration import RECALIBRATION_METHODS
+from aiida_nanoos.models.calibration import RECALIBRATION_METHODS
 
 
 @click.command("gnn")
@@ -60,8 +60,8 @@ def command(
     quiet: bool,
 ) -> None:
     """MAE, RMSE, 1/2-sigma coverage, miscalibration area, Spearman |error|~sigma and training time."""
-    from aiida_nanoos.ml.structure_csv import read_structure_csv, split_indices
-    from aiida_nanoos.ml.surrogate_benchmarks import format_gnn, gnn_benchmark
+    from aiida_nanoos.benchmarks.surrogate_harness import format_gnn, gnn_benchmark
+    from aiida_nanoos.models.structure_table import read_structure_csv, split_indices
 
     progress = None if quiet else (lambda message: click.echo(message, err=True))
     dropped_train: list[str] = []

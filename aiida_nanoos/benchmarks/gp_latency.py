@@ -2,7 +2,7 @@
 the expected-improvement arg-max over a candidate pool). Goal: <= 1 s for 1000 observations, 10^4 candidates.
 
 Two acquisition timings are printed: ``argmax`` (what a campaign does: the exact best candidate, with the posterior
-std computed only where a cheap upper bound says it can matter, :func:`~aiida_nanoos.ml.acquisition.
+std computed only where a cheap upper bound says it can matter, :func:`~aiida_nanoos.acquisition.functions.
 argmax_acquisition`) and ``full`` (EI of every candidate, for reference); both pick the same candidate."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def measure(n_obs: int, n_candidates: int, dims: int, repeats: int, seed: int) -
     """Fresh model each repeat (no warm start), so every timing includes the full hyper-parameter optimisation."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from aiida_nanoos.ml.acquisition import argmax_acquisition, expected_improvement
-    from aiida_nanoos.ml.gp import GaussianProcess
+    from aiida_nanoos.acquisition.functions import argmax_acquisition, expected_improvement
+    from aiida_nanoos.models.gp import GaussianProcess
 
     rng = np.random.default_rng(seed)
     X = rng.random((n_obs, dims))

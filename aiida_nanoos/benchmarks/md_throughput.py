@@ -58,7 +58,7 @@ def md_builder(
     from ase.build import bulk
 
     from aiida_nanoos.calculations.md import MdCalculation, md_parameters
-    from aiida_nanoos.ml.md_setup import supercell_repetitions
+    from aiida_nanoos.potentials.md_setup import supercell_repetitions
 
     unit = bulk("Si", "diamond", a=5.43, cubic=True)
     cell = unit.repeat(supercell_repetitions(unit.cell.array, len(unit), atoms))

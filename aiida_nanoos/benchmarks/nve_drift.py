@@ -27,7 +27,7 @@ def command(
 
     from aiida_nanoos.benchmarks.md_throughput import find_potential, md_builder
     from aiida_nanoos.cli.utils import run_in_foreground
-    from aiida_nanoos.ml.md_stability import energy_drift
+    from aiida_nanoos.potentials.md_stability import energy_drift
 
     load_profile()
     potential = find_potential(potential_pk)

@@ -1,7 +1,7 @@
 """``aiida-nanoos benchmark screening``: throughput of ML-only screening, pure or with provenance stored.
 
 Pure (default): featurisation of generated perovskite candidates plus prediction with uncertainty by the
-crystal-graph ensemble (all members) and by MC dropout (logic in :mod:`aiida_nanoos.ml.surrogate_benchmarks`).
+crystal-graph ensemble (all members) and by MC dropout (logic in :mod:`aiida_nanoos.benchmarks.surrogate_harness`).
 
 ``--provenance``: the same candidates go through AiiDA on the loaded profile: one ``nanoos.structure_batch`` node
 for the batch, the model as a ``nanoos.model`` node, and the ``nanoos.predict_with_uncertainty`` calcfunction (one
@@ -32,11 +32,15 @@ def provenance_benchmark(
     import torch
     from aiida import orm
 
+    from aiida_nanoos.benchmarks.surrogate_harness import (
+        generate_perovskite_candidates,
+        machine_load,
+        random_weight_model,
+    )
     from aiida_nanoos.data.model import ModelData
     from aiida_nanoos.data.structure_batch import StructureBatchData
     from aiida_nanoos.functions.surrogate import predict_with_uncertainty
-    from aiida_nanoos.ml.cgcnn import CrystalGraphModel
-    from aiida_nanoos.ml.surrogate_benchmarks import generate_perovskite_candidates, machine_load, random_weight_model
+    from aiida_nanoos.models.cgcnn import CrystalGraphModel
 
     if threads:
         torch.set_num_threads(threads)
@@ -168,8 +172,8 @@ def command(
         return
     if model_name:
         raise click.BadParameter("--model-name needs --provenance (a stored model)", param_hint="--model-name")
-    from aiida_nanoos.ml.cgcnn import CrystalGraphModel
-    from aiida_nanoos.ml.surrogate_benchmarks import format_screening, screening_benchmark
+    from aiida_nanoos.benchmarks.surrogate_harness import format_screening, screening_benchmark
+    from aiida_nanoos.models.cgcnn import CrystalGraphModel
 
     model = CrystalGraphModel.load(model_dir) if model_dir else None
     result = screening_benchmark(

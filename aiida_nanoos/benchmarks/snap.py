@@ -55,7 +55,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
 def command(as_json: bool, goal_force_rmse: float | None, **options) -> None:
     """Fit SNAP on TRAIN, report train and test energy/force/stress errors, timings and reference ratios."""
-    from aiida_nanoos.ml.snap_benchmark import SnapBenchmarkSettings, format_report, run_snap_benchmark
+    from aiida_nanoos.benchmarks.snap_fit import SnapBenchmarkSettings, format_report, run_snap_benchmark
 
     results = run_snap_benchmark(SnapBenchmarkSettings(**options))
     results["goal_force_rmse"] = goal_force_rmse

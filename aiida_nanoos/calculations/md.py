@@ -17,7 +17,7 @@ from aiida_lammps.parsers.base import LammpsBaseParser
 from aiida_lammps.parsers.utils import generate_lammps_structure
 
 from aiida_nanoos.data.potential import LAMMPS_READY, PotentialData
-from aiida_nanoos.ml.md_stability import detect_instability
+from aiida_nanoos.potentials.md_stability import detect_instability
 
 #: Ensembles of :func:`md_parameters` and the LAMMPS integrator behind each.
 ENSEMBLES = {"nve": "nve", "nvt": "nvt", "npt": "npt"}
@@ -118,7 +118,7 @@ def validate_md_inputs(value: dict, ctx) -> str | None:
     if potential is not None and potential.descriptor_type not in LAMMPS_READY:
         return (
             f"potential: a {potential.descriptor_type} potential cannot run in this LAMMPS build (no ML-IAP Python "
-            "or ML-PACE package); run MACE MD through ASE (aiida_nanoos.ml.mace_potential.run_ase_md)"
+            "or ML-PACE package); run MACE MD through ASE (aiida_nanoos.potentials.mace.run_ase_md)"
         )
     if potential is not None and "structure" in value:
         try:

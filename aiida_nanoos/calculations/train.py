@@ -1,7 +1,7 @@
 """``nanoos.train``: fit an interatomic potential to a training set on any computer that has the package installed.
 
 The CalcJob copies the training set's extxyz file and a JSON config next to each other and runs the ``nanoos-train``
-console script (:mod:`aiida_nanoos.ml.potential_training`, no AiiDA needed there). The parser turns the potential
+console script (:mod:`aiida_nanoos.potentials.training`, no AiiDA needed there). The parser turns the potential
 files and ``metrics.json`` it writes into a :class:`PotentialData` (and one per committee member), so the fit
 (training set -> potential) is one CalcJob in the provenance graph, and training can run through the daemon on a
 remote machine like any DFT calculation.
@@ -19,7 +19,7 @@ from aiida.parsers import Parser
 from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
-from aiida_nanoos.ml.potential_training import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
+from aiida_nanoos.potentials.training import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
 
 FRAMES_FILENAME = "frames.extxyz"
 CONFIG_FILENAME = "config.json"

@@ -1,7 +1,7 @@
 """``nanoos.train_model``: train a crystal-graph property surrogate on any computer that has the package installed.
 
 The CalcJob writes (or copies) a CSV with a ``cif`` column and the target column next to a JSON config and runs the
-``nanoos-train-model`` console script (:mod:`aiida_nanoos.ml.surrogate_training`, no AiiDA there). The parser turns
+``nanoos-train-model`` console script (:mod:`aiida_nanoos.models.training`, no AiiDA there). The parser turns
 ``model.pt`` + ``model.json`` + ``metrics.json`` into a :class:`ModelData` (``nanoos.model``), so the training
 (data -> model) is one CalcJob in the provenance graph and runs through the daemon like any DFT calculation.
 
@@ -23,7 +23,7 @@ from aiida.parsers import Parser
 
 from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
 from aiida_nanoos.data.model import ModelData
-from aiida_nanoos.ml.surrogate_training import METRICS_FILENAME, parse_model_config
+from aiida_nanoos.models.training import METRICS_FILENAME, parse_model_config
 
 DATA_FILENAME = "data.csv"
 CONFIG_FILENAME = "config.json"
@@ -62,7 +62,7 @@ def _csv_header(dataset: orm.SinglefileData) -> list[str]:
 def validate_inputs(inputs: dict, _) -> str | None:
     """One data source; target column present; labels consistent; elements featurisable; version free."""
     from aiida_nanoos.data.model import stored_versions
-    from aiida_nanoos.ml.graph import check_structures
+    from aiida_nanoos.models.graph import check_structures
 
     if "config" not in inputs:
         return None

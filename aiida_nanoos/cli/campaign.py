@@ -27,7 +27,7 @@ EVALUATOR_KEYS = {"name", "code", "protocol", "overrides", "electronic_type", "o
 
 def space_from_config(spec: Any, base_dir: Path) -> dict[str, Any]:
     """The search space of a config, with ``base_structure`` given as a file, a node PK or ``{bulk: ...}``."""
-    from aiida_nanoos.ml.spaces import atoms_to_dict
+    from aiida_nanoos.design.spaces import atoms_to_dict
 
     if not isinstance(spec, dict):
         raise click.BadParameter("search_space: expected a mapping with dimensions and a base_structure")
@@ -121,7 +121,7 @@ def campaign_snapshot(node) -> dict[str, Any]:
     """What a campaign knows now (running or finished): definition, latest state, summaries, statistics."""
     from aiida import orm
 
-    from aiida_nanoos.ml import campaign as cp
+    from aiida_nanoos.design import campaign as cp
 
     calls = sorted(node.called, key=lambda n: n.ctime)
     init = next((c for c in calls if c.process_label == "initialize_campaign" and c.is_finished_ok), None)

@@ -1,6 +1,6 @@
 """``nanoos.model``: a trained property surrogate (crystal-graph network with uncertainty), found by name/version.
 
-The two files of a :class:`aiida_nanoos.ml.cgcnn.CrystalGraphModel` (``model.pt`` weights of all ensemble members,
+The two files of a :class:`aiida_nanoos.models.cgcnn.CrystalGraphModel` (``model.pt`` weights of all ensemble members,
 ``model.json`` config) live in the node's repository; what one queries on (name, version, target, uncertainty
 method, elements, metrics) is stored as attributes. Which data trained a model is a provenance query (the
 ``nanoos.train_model`` CalcJob that created it), never stored by hand.
@@ -23,7 +23,7 @@ from aiida import orm
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
 
-    from aiida_nanoos.ml.cgcnn import CrystalGraphModel
+    from aiida_nanoos.models.cgcnn import CrystalGraphModel
 
 #: Repository file names (the same as ``CrystalGraphModel.save`` writes).
 WEIGHTS_FILENAME = "model.pt"
@@ -232,7 +232,7 @@ class ModelData(orm.Data):
         cached = _CACHE.get(self.uuid)
         if cached is not None:
             return cached
-        from aiida_nanoos.ml.cgcnn import CrystalGraphModel
+        from aiida_nanoos.models.cgcnn import CrystalGraphModel
 
         with tempfile.TemporaryDirectory(prefix="nanoos-model-") as folder:
             weights = Path(folder) / WEIGHTS_FILENAME
@@ -274,7 +274,7 @@ class ModelData(orm.Data):
         """
         from ase.data import atomic_numbers
 
-        from aiida_nanoos.ml.graph import check_structures
+        from aiida_nanoos.models.graph import check_structures
 
         try:
             check_structures(atoms_list)

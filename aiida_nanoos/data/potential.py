@@ -27,7 +27,7 @@ class PotentialData(orm.Data):
     ``stress_rmse`` in bar), ``temperature_range`` (K) and ``pressure_range`` (GPa) it was trained for,
     ``validated``, ``files`` (role -> file name, e.g. ``coefficients``/``parameters`` for SNAP), ``energy_shift``
     (eV per atom of each element added to the DFT energies before fitting) and ``reference_potential`` (the
-    LAMMPS baseline added to the ML part, as :meth:`aiida_nanoos.ml.snap.ReferencePotential.to_dict`). Which DFT
+    LAMMPS baseline added to the ML part, as :meth:`aiida_nanoos.potentials.snap.ReferencePotential.to_dict`). Which DFT
     calculations trained it is a provenance query (:meth:`training_calculations`), never stored by hand.
     """
 
@@ -111,7 +111,7 @@ class PotentialData(orm.Data):
 
     @classmethod
     def from_snap(cls, potential, name: str = "snap", version: int = 1, metrics: dict | None = None, **kwargs):
-        """Store a fitted :class:`aiida_nanoos.ml.snap.SnapPotential` (files written through its own writer)."""
+        """Store a fitted :class:`aiida_nanoos.potentials.snap.SnapPotential` (files written through its own writer)."""
         with tempfile.TemporaryDirectory(prefix="nanoos-potential-") as folder:
             coeff, param = potential.write(folder, "potential")
             return cls(
@@ -231,15 +231,15 @@ class PotentialData(orm.Data):
         return lines
 
     def reference_object(self):
-        """The reference potential as :class:`aiida_nanoos.ml.snap.ReferencePotential` (``None`` without one)."""
-        from aiida_nanoos.ml.snap import ReferencePotential
+        """The reference potential as :class:`~aiida_nanoos.potentials.snap.ReferencePotential` (or ``None``)."""
+        from aiida_nanoos.potentials.snap import ReferencePotential
 
         data = self.reference_potential
         return None if not data else ReferencePotential.from_dict(data)
 
     def to_snap(self):
-        """The potential as :class:`aiida_nanoos.ml.snap.SnapPotential` (read back from its own files)."""
-        from aiida_nanoos.ml.snap import SnapPotential
+        """The potential as :class:`aiida_nanoos.potentials.snap.SnapPotential` (read back from its own files)."""
+        from aiida_nanoos.potentials.snap import SnapPotential
 
         if self.descriptor_type not in ("SNAP", "qSNAP"):
             raise ValueError(f"{self.descriptor_type} potential is not a SNAP potential")
@@ -250,11 +250,11 @@ class PotentialData(orm.Data):
         return potential
 
     def predict(self, frames: Sequence) -> list:
-        """Energies, forces, stresses of ASE frames (:class:`aiida_nanoos.ml.lammps_engine.Prediction` each)."""
+        """Energies, forces, stresses of ASE frames (:class:`aiida_nanoos.potentials.lammps_engine.Prediction` each)."""
         if self.descriptor_type in ("SNAP", "qSNAP"):
             return self.to_snap().predict(frames)
         if self.descriptor_type == "MACE":
-            from aiida_nanoos.ml import mace_potential
+            from aiida_nanoos.potentials import mace as mace_potential
 
             with tempfile.TemporaryDirectory(prefix="nanoos-potential-") as folder:
                 return mace_potential.predict(self.write_files(folder)["model"], frames)

@@ -9,9 +9,9 @@ from pathlib import Path
 from aiida import orm
 from ase import Atoms
 
-from aiida_nanoos.ml import frames as frame_io
+from aiida_nanoos.potentials import frames as frame_io
 
-#: Formats ``export`` writes; each maps to a writer in :mod:`aiida_nanoos.ml.frames`.
+#: Formats ``export`` writes; each maps to a writer in :mod:`aiida_nanoos.potentials.frames`.
 EXPORT_FORMATS = ("extxyz", "json", "lammps-data")
 
 

@@ -2,9 +2,9 @@
 
 Each takes the campaign's ``definition`` (search space, objective, config and constraints in one node, made by
 :func:`initialize_campaign` from the work chain's inputs) and the current state ``Dict``, and calls the pure core
-(:mod:`aiida_nanoos.ml.campaign`, :mod:`aiida_nanoos.ml.proposers`); nothing numerical happens here. Candidates
-are ``StructureData`` outputs carrying an immutable ``candidate`` attribute (id, iteration, generation method,
-parent ids and UUIDs, parameters, the seed that placed substituted sites).
+(:mod:`aiida_nanoos.design.campaign`, :mod:`aiida_nanoos.design.proposers.registry`); nothing numerical happens
+here. Candidates are ``StructureData`` outputs carrying an immutable ``candidate`` attribute (id, iteration,
+generation method, parent ids and UUIDs, parameters, the seed that placed substituted sites).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 from threadpoolctl import threadpool_limits
 
-from aiida_nanoos.ml import campaign as cp
-from aiida_nanoos.ml import proposers
+from aiida_nanoos.design import campaign as cp
+from aiida_nanoos.design.proposers import registry as proposers
 
 #: Attribute of a candidate StructureData holding its campaign record.
 CANDIDATE_ATTRIBUTE = "candidate"
@@ -98,7 +98,7 @@ def suggest_candidates(
     candidates become the batch and why (the reason is kept in each candidate's record).
     An unreachable or misbehaving external proposer gives exit status 402 and no new state.
     """
-    from aiida_nanoos.ml.external_proposer import ExternalProposerError
+    from aiida_nanoos.design.proposers.external import ExternalProposerError
 
     space, obj, cfg = load_campaign(definition)
     current = cp.load_state(state.get_dict())
@@ -155,7 +155,7 @@ def record_iteration(
 
     ``properties_<id>`` are the evaluators' (or the surrogate's) outputs; candidates without one are recorded as
     failed with the reason in ``failures``. ``surrogate`` says what the surrogate did this iteration (see
-    :func:`aiida_nanoos.ml.campaign.record_results`).
+    :func:`aiida_nanoos.design.campaign.record_results`).
     """
     space, obj, cfg = load_campaign(definition)
     current = cp.load_state(state.get_dict())
@@ -230,7 +230,7 @@ def surrogate_properties(prediction: orm.ArrayData) -> dict[str, orm.Dict]:
 @calcfunction
 def information_gain(before: orm.ArrayData, after: orm.ArrayData) -> orm.Dict:
     """How much the surrogate's (epistemic) sigma on the same candidates fell after retraining."""
-    from aiida_nanoos.ml.active_learning import information_gain as gain
+    from aiida_nanoos.acquisition.selection import information_gain as gain
 
     key = "epistemic_uncertainty" if "epistemic_uncertainty" in before.get_arraynames() else "uncertainty"
     result = gain(before.get_array(key), after.get_array(key))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
-from aiida_nanoos.ml.model_properties import alloy_properties
+from aiida_nanoos.design.analytic_model import alloy_properties
 
 
 @calcfunction

@@ -14,7 +14,7 @@ from aiida.engine import calcfunction
 
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
-from aiida_nanoos.ml import potential_validation as pv
+from aiida_nanoos.potentials import validation as pv
 
 
 @calcfunction
@@ -78,14 +78,14 @@ def committee_disagreement(members: Sequence[PotentialData], frames: Sequence) -
     if len(members) < 2:
         raise ValueError("a committee needs at least two potentials")
     if kinds <= {"SNAP", "qSNAP"}:
-        from aiida_nanoos.ml.snap import SnapCommittee
+        from aiida_nanoos.potentials.snap import SnapCommittee
 
         return SnapCommittee([member.to_snap() for member in members]).force_disagreement(frames)
     if kinds == {"MACE"}:
         import tempfile
 
-        from aiida_nanoos.ml import mace_potential
-        from aiida_nanoos.ml.potential_metrics import committee_force_disagreement
+        from aiida_nanoos.potentials import mace as mace_potential
+        from aiida_nanoos.potentials.metrics import committee_force_disagreement
 
         with tempfile.TemporaryDirectory(prefix="nanoos-committee-") as folder:
             paths = [m.write_files(f"{folder}/{i}")["model"] for i, m in enumerate(members)]
@@ -186,7 +186,7 @@ def run_ase_md(potential: PotentialData, structure: orm.StructureData, parameter
 
     from aiida.engine import ExitCode
 
-    from aiida_nanoos.ml import mace_potential
+    from aiida_nanoos.potentials import mace as mace_potential
 
     settings = parameters.get_dict()
     unknown = sorted(set(settings) - ASE_MD_KEYS)

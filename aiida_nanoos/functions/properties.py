@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
-from aiida_nanoos.ml import properties
+from aiida_nanoos.design import properties
 
 
 @calcfunction

@@ -1,7 +1,7 @@
 """Calcfunctions around property surrogates: prediction with uncertainty and the choice of what to simulate.
 
 Thin wrappers around :mod:`aiida_nanoos.ml` (:meth:`CrystalGraphModel.predict_with_uncertainty`,
-:func:`aiida_nanoos.ml.active_learning.select_for_simulation`), so that each screening step is one node in the
+:func:`aiida_nanoos.acquisition.selection.select_for_simulation`), so that each screening step is one node in the
 provenance graph: a batch of thousands of candidates goes in as one :class:`StructureBatchData` (or, for a few
 candidates a campaign already holds as nodes, as a namespace ``candidates`` of StructureData) and comes out as one
 ArrayData with arrays over the candidates. Bad input (empty batch, element without features, a property the model
@@ -66,7 +66,7 @@ def check_prediction_inputs(
 
     Reads only attributes: the batch's element list, the StructureData kinds, the model's target and methods.
     """
-    from aiida_nanoos.ml.graph import check_atomic_numbers
+    from aiida_nanoos.models.graph import check_atomic_numbers
 
     parsed = predict_settings(settings)
     model.check_target(parsed["target"])
@@ -202,7 +202,7 @@ def select_settings(settings: orm.Dict | dict | None) -> tuple:
     """(ActiveLearningConfig, extras) from the settings; unknown keys raise a ValueError naming them."""
     from dataclasses import fields
 
-    from aiida_nanoos.ml.active_learning import ActiveLearningConfig, SimulationBudget
+    from aiida_nanoos.acquisition.selection import ActiveLearningConfig, SimulationBudget
 
     values = settings.get_dict() if isinstance(settings, orm.Dict) else dict(settings or {})
     known = {f.name for f in fields(ActiveLearningConfig)}
@@ -247,8 +247,8 @@ def select_for_simulation(prediction: orm.ArrayData, settings: orm.Dict | None =
     ``uncertainty`` (``epistemic``, default, or ``total`` sigma). Returns the selection with
     ``selected_labels``, a reason and confidence class per chosen candidate, and the budget state.
     """
-    from aiida_nanoos.ml.active_learning import SimulationBudget
-    from aiida_nanoos.ml.active_learning import select_for_simulation as select
+    from aiida_nanoos.acquisition.selection import SimulationBudget
+    from aiida_nanoos.acquisition.selection import select_for_simulation as select
 
     config, extras = select_settings(settings)
     labels = prediction.get_array("labels").tolist()

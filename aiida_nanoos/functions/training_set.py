@@ -6,8 +6,8 @@ from aiida import orm
 from aiida.engine import calcfunction
 
 from aiida_nanoos.data.training_set import TrainingSetData
-from aiida_nanoos.ml import frames as frame_io
-from aiida_nanoos.ml.sampling import SamplingSpec, sample_configurations
+from aiida_nanoos.potentials import frames as frame_io
+from aiida_nanoos.potentials.sampling import SamplingSpec, sample_configurations
 
 
 @calcfunction

@@ -40,6 +40,8 @@ from aiida.common.links import LinkType
 from aiida.engine import ToContext, WorkChain, if_, while_
 from aiida.plugins import WorkflowFactory
 
+from aiida_nanoos.design import campaign as cp
+from aiida_nanoos.design.proposers.registry import n_trainable, population_ids
 from aiida_nanoos.functions.campaign import (
     EXTERNAL_PROPOSER_FAILED,
     fit_gp,
@@ -52,8 +54,6 @@ from aiida_nanoos.functions.campaign import (
     summarize_campaign,
     surrogate_properties,
 )
-from aiida_nanoos.ml import campaign as cp
-from aiida_nanoos.ml.proposers import n_trainable, population_ids
 from aiida_nanoos.workflows.evaluators import load_evaluator
 
 

@@ -27,7 +27,7 @@ from aiida_nanoos.functions.potential import (
     validate_potential,
 )
 from aiida_nanoos.functions.training_set import split_training_set
-from aiida_nanoos.ml.md_setup import supercell_repetitions
+from aiida_nanoos.potentials.md_setup import supercell_repetitions
 from aiida_nanoos.workflows.common import as_code, elements_of
 from aiida_nanoos.workflows.label import LabelWorkChain
 

@@ -12,7 +12,7 @@ from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.training_set import build_training_set, sample_structures
-from aiida_nanoos.ml.sampling import SamplingSpec
+from aiida_nanoos.potentials.sampling import SamplingSpec
 from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import check_pseudopotentials, elements_of, pw_base_builder, pw_inputs_for
 

@@ -1,6 +1,6 @@
 """``nanoos.evaluators.analytic``: properties of group-IV alloys from an analytic model, in milliseconds.
 
-Not DFT: it lets a campaign be tried, tested and timed without pw.x (see :mod:`aiida_nanoos.ml.model_properties`
+Not DFT: it lets a campaign be tried, tested and timed without pw.x (see :mod:`aiida_nanoos.design.analytic_model`
 for the model and its limits). It is a real process with a real calcfunction, so a campaign using it exercises the
 whole engine: submission, checkpoints, provenance, failures (an element the model does not know).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import WorkChain
 
+from aiida_nanoos.design.analytic_model import unsupported_elements
 from aiida_nanoos.functions.model_properties import analytic_alloy_properties
-from aiida_nanoos.ml.model_properties import unsupported_elements
 
 
 class AnalyticAlloyEvaluatorWorkChain(WorkChain):

@@ -1,0 +1,196 @@
+"""Client of an external candidate proposer (the original design's "AGI agent"): an HTTP endpoint that receives the
+campaign's objective, search space and history and answers with candidates.
+
+Protocol (JSON over one POST)::
+
+    request  {"objective": {...}, "search_space": {...}, "history": [...], "batch_size": 4, "iteration": 3}
+    response {"candidates": [{"parameters": {...}} | {"cif": "..."} | {"poscar": "..."} | {"structure": {...}},
+                             ...],                      # optional per candidate: "generation_method", "rationale"
+              "message": "..."}                         # optional
+
+The API key is read from the environment variable *named* in the settings (``api_key_env``) at the moment of the
+call and sent as a header; it is never returned, logged, or put in an error message, so nothing the campaign stores
+can contain it. Only ``http`` and ``https`` URLs are accepted. Standard library only (urllib).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ase import Atoms
+
+from aiida_nanoos.design.spaces import ParameterSpace, atoms_from_dict
+
+#: Longest free-text note of the agent kept with a candidate.
+MAX_RATIONALE = 500
+
+
+class ExternalProposerError(RuntimeError):
+    """The endpoint could not be reached, timed out, or answered with something that is not a proposal."""
+
+
+@dataclass(frozen=True)
+class ExternalSettings:
+    url: str
+    api_key_env: str | None = None
+    api_key_header: str = "Authorization"
+    api_key_prefix: str = "Bearer "
+    timeout: float = 60.0
+    context_window: int = 100
+    max_response_bytes: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise ValueError("config.external.url: the proposer's URL is required for algorithm 'external'")
+        parsed = urllib.parse.urlparse(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"config.external.url: must be an http(s) URL, got {self.url!r}")
+        if self.api_key_env is not None and (not isinstance(self.api_key_env, str) or not self.api_key_env.strip()):
+            raise ValueError("config.external.api_key_env: must be the name of an environment variable")
+        if not isinstance(self.timeout, int | float) or not 0 < float(self.timeout) <= 3600:
+            raise ValueError(f"config.external.timeout: must be in (0, 3600] seconds, got {self.timeout!r}")
+        for name in ("context_window", "max_response_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"config.external.{name}: must be a positive integer, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExternalSettings:
+        data = dict(data)
+        if "url" not in data:
+            raise ValueError("config.external.url: the proposer's URL is required for algorithm 'external'")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _api_key(settings: ExternalSettings) -> str | None:
+    if settings.api_key_env is None:
+        return None
+    key = os.environ.get(settings.api_key_env)
+    if not key:
+        raise ExternalProposerError(
+            f"the environment variable {settings.api_key_env!r} named by config.external.api_key_env is not set "
+            "where the campaign runs (for the daemon: set it before `verdi daemon start`)"
+        )
+    return key
+
+
+def request_candidates(settings: ExternalSettings, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """POST ``payload`` and return the decoded JSON answer; :class:`ExternalProposerError` on any failure."""
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    key = _api_key(settings)
+    if key is not None:
+        headers[settings.api_key_header] = f"{settings.api_key_prefix}{key}"
+    request = urllib.request.Request(settings.url, data=body, headers=headers, method="POST")
+    where = f"proposer at {settings.url}"
+    try:
+        with urllib.request.urlopen(request, timeout=float(settings.timeout)) as response:  # noqa: S310 (scheme checked)
+            raw = response.read(settings.max_response_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        reason = str(exc.reason).replace(key, "[redacted]") if key else exc.reason  # server text, may echo it
+        raise ExternalProposerError(f"{where} answered HTTP {exc.code} {reason}") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise ExternalProposerError(f"{where} did not answer within {settings.timeout} s") from None
+        raise ExternalProposerError(f"{where} is unreachable: {exc.reason}") from None
+    except TimeoutError:
+        raise ExternalProposerError(f"{where} did not answer within {settings.timeout} s") from None
+    except OSError as exc:
+        raise ExternalProposerError(f"{where} failed: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > settings.max_response_bytes:
+        raise ExternalProposerError(f"{where} answered more than {settings.max_response_bytes} bytes")
+    try:
+        text = raw.decode()
+        if key:  # an agent that echoes the key back must not get it stored with its answer
+            text = text.replace(key, "[redacted]")
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExternalProposerError(f"{where} did not answer JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("candidates"), list):
+        raise ExternalProposerError(f"{where} answered JSON without a 'candidates' list")
+    return data
+
+
+def _parse_structure(entry: Mapping[str, Any]) -> Atoms:
+    import ase.io
+
+    if "cif" in entry:
+        text, fmt = entry["cif"], "cif"
+    elif "poscar" in entry:
+        text, fmt = entry["poscar"], "vasp"
+    else:
+        return atoms_from_dict(entry["structure"])
+    if not isinstance(text, str):
+        raise ValueError(f"'{fmt}' must be text")
+    atoms = ase.io.read(io.StringIO(text), format=fmt)
+    if isinstance(atoms, list):
+        atoms = atoms[0]
+    return atoms
+
+
+def parse_candidates(
+    space: ParameterSpace, data: Mapping[str, Any], limit: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Valid candidates (``{"parameters" | "atoms", "generation_method", "rationale"}``) and rejections
+    (``{"index", "reason"}``) of a proposer's answer, checked against the space (points in range, structures
+    meeting the element and size constraints). At most ``limit`` are kept."""
+    accepted: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, entry in enumerate(data.get("candidates") or []):
+        if len(accepted) >= limit:
+            rejected.append({"index": index, "reason": f"more than the batch size {limit}"})
+            continue
+        if not isinstance(entry, Mapping):
+            rejected.append({"index": index, "reason": "not an object"})
+            continue
+        kinds = [k for k in ("parameters", "cif", "poscar", "structure") if k in entry]
+        if len(kinds) != 1:
+            rejected.append({"index": index, "reason": "needs exactly one of parameters, cif, poscar, structure"})
+            continue
+        try:
+            if kinds[0] == "parameters":
+                point = dict(entry["parameters"])
+                space.validate_point(point)
+                point = space.decode(space.encode(point))[0]  # normalise (e.g. whole numbers of sites)
+                violations = space.violations(point)
+                atoms = None
+            else:
+                point = None
+                atoms = _parse_structure(entry)
+                if len(atoms) == 0 or not all(math.isfinite(x) for x in atoms.positions.ravel()):
+                    raise ValueError("empty structure or non-finite positions")
+                if abs(atoms.get_volume()) < 1e-6:
+                    raise ValueError("cell has no volume")
+                violations = space.violations(atoms)
+        except Exception as exc:  # anything an untrusted answer can break is a rejection, never a crash
+            rejected.append({"index": index, "reason": f"{kinds[0]}: {type(exc).__name__}: {str(exc)[:200]}"})
+            continue
+        if violations:
+            rejected.append({"index": index, "reason": "; ".join(violations)})
+            continue
+        method = entry.get("generation_method")
+        rationale = entry.get("rationale")
+        accepted.append(
+            {
+                "parameters": point,
+                "atoms": atoms,
+                "generation_method": f"external:{method}" if isinstance(method, str) and method else "external",
+                "rationale": rationale[:MAX_RATIONALE] if isinstance(rationale, str) else None,
+            }
+        )
+    return accepted, rejected
+
+
+__all__ = ["ExternalProposerError", "ExternalSettings", "parse_candidates", "request_candidates"]

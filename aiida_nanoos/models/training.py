@@ -1,0 +1,240 @@
+"""Train a crystal-graph property surrogate from a CSV: the work of the ``nanoos-train-model`` script (no AiiDA).
+
+The script runs wherever the ``nanoos.train_model`` CalcJob runs (this workstation or an HPC node with only the
+package installed), so it reads and writes plain files:
+
+* input: a CSV with a ``cif`` column (one structure per row) and a target column, and ``config.json`` (see
+  :func:`parse_model_config`);
+* output folder: ``model.pt`` + ``model.json`` (:meth:`CrystalGraphModel.save`) and ``metrics.json`` (validation
+  MAE, calibration report, training time, n_train / n_validation, elements, the parsed config).
+
+The uncertainty is recalibrated on the validation split (:func:`aiida_nanoos.models.cgcnn.train_model` does it), so
+the calibration figures in ``metrics.json`` are measured on the data the recalibration was fitted on: a check that
+the fit worked, not a held-out estimate (``aiida-nanoos benchmark gnn`` gives that).
+
+A bad config raises :class:`ValueError` naming the field, the same function the CalcJob uses to refuse bad input
+before anything is submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aiida_nanoos.models.calibration import RECALIBRATION_METHODS, calibration_report
+
+METRICS_FILENAME = "metrics.json"
+UNCERTAINTY_METHODS = ("ensemble", "mc_dropout")
+
+#: Config keys, their types and defaults (None: no default / optional).
+_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
+    "target": (str, None),  # the target column (required)
+    "name": (str, None),  # model name (the CalcJob names the output node with it)
+    "version": (int, None),
+    "method": (str, "ensemble"),
+    "n_models": (int, None),  # members: default 3 for ensemble, 1 for mc_dropout
+    "epochs": (int, 80),
+    "time_budget": ((int, float), None),  # seconds for all members together
+    "patience": (int, 60),
+    "batch_size": (int, 64),
+    "learning_rate": ((int, float), 2.0e-3),
+    "weight_decay": ((int, float), 1.0e-4),
+    "validation_fraction": ((int, float), 0.1),
+    "seed": (int, 0),
+    "recalibration": (str, "auto"),
+    "n_samples": (int, 30),  # MC-dropout passes for the validation report
+    "threads": (int, 1),
+    "cif_column": (str, "cif"),
+    "id_column": (str, None),
+    "max_rows": (int, None),  # train on the first max_rows rows only
+    "architecture": (dict, None),  # overrides of cgcnn.Architecture fields
+    "graph_settings": (dict, None),  # overrides of graph.GraphSettings fields
+}
+
+
+def parse_model_config(config: dict) -> dict:
+    """Validated config with defaults filled in; a ``ValueError`` names the offending field."""
+    from aiida_nanoos.models.cgcnn import Architecture
+    from aiida_nanoos.models.graph import GraphSettings
+
+    if not isinstance(config, dict):
+        raise ValueError("the config must be a JSON object")
+    unknown = sorted(set(config) - set(_KEYS))
+    if unknown:
+        raise ValueError(f"config: unknown key(s) {unknown}; known: {sorted(_KEYS)}")
+    parsed: dict[str, Any] = {}
+    for key, (kind, default) in _KEYS.items():
+        value = config.get(key, default)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ValueError(f"config.{key} must be a {names}, got {value!r}")
+        parsed[key] = value
+    if not parsed["target"]:
+        raise ValueError("config.target (the target column of the CSV) is required")
+    if parsed["method"] not in UNCERTAINTY_METHODS:
+        raise ValueError(f"config.method must be one of {UNCERTAINTY_METHODS}, got {parsed['method']!r}")
+    if parsed["n_models"] is None:
+        parsed["n_models"] = 3 if parsed["method"] == "ensemble" else 1
+    if parsed["n_models"] < 1:
+        raise ValueError("config.n_models must be at least 1")
+    if parsed["method"] == "ensemble" and parsed["n_models"] < 2:
+        raise ValueError("config.n_models must be at least 2 for the 'ensemble' method (or use 'mc_dropout')")
+    for key in ("epochs", "batch_size", "patience", "n_samples", "threads"):
+        if parsed[key] < 1:
+            raise ValueError(f"config.{key} must be at least 1")
+    if parsed["method"] == "mc_dropout" and parsed["n_samples"] < 2:
+        raise ValueError("config.n_samples must be at least 2 for mc_dropout")
+    if parsed["version"] is not None and parsed["version"] < 1:
+        raise ValueError("config.version must be a positive integer")
+    if parsed["time_budget"] is not None and parsed["time_budget"] <= 0:
+        raise ValueError("config.time_budget must be positive (seconds)")
+    if parsed["learning_rate"] <= 0:
+        raise ValueError("config.learning_rate must be positive")
+    if not 0.0 < parsed["validation_fraction"] < 1.0:
+        raise ValueError("config.validation_fraction must lie strictly between 0 and 1")
+    if parsed["recalibration"] not in RECALIBRATION_METHODS:
+        raise ValueError(f"config.recalibration must be one of {RECALIBRATION_METHODS}")
+    if parsed["max_rows"] is not None and parsed["max_rows"] < 4:
+        raise ValueError("config.max_rows must be at least 4")
+    for key, cls in (("architecture", Architecture), ("graph_settings", GraphSettings)):
+        overrides = parsed[key] or {}
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise ValueError(f"config.{key}: unknown field(s) {bad}; known: {sorted(known)}")
+    architecture = _architecture(parsed)
+    if parsed["method"] == "mc_dropout" and architecture.dropout <= 0:
+        raise ValueError("config.architecture.dropout must be > 0 for mc_dropout")
+    return parsed
+
+
+def _architecture(config: dict):
+    from aiida_nanoos.models.cgcnn import Architecture, default_architecture
+
+    return Architecture(**{**asdict(default_architecture(config["method"])), **(config["architecture"] or {})})
+
+
+def train_from_table(table, config: dict, output: str | Path, log=None) -> dict:
+    """Train on a :class:`StructureTable` with a parsed config; writes the model and ``metrics.json``."""
+    from aiida_nanoos.models.cgcnn import TrainingSettings, train_model
+    from aiida_nanoos.models.graph import GraphSettings, check_structures
+
+    output = Path(output)
+    started = time.perf_counter()
+    check_structures(table.structures)
+    architecture = _architecture(config)
+    settings = GraphSettings(**(config["graph_settings"] or {}))
+    training = TrainingSettings(
+        epochs=config["epochs"],
+        time_budget=config["time_budget"],
+        batch_size=config["batch_size"],
+        learning_rate=float(config["learning_rate"]),
+        weight_decay=float(config["weight_decay"]),
+        patience=config["patience"],
+        threads=config["threads"],
+    )
+    model = train_model(
+        table.structures,
+        table.targets,
+        config["target"],
+        n_members=config["n_models"],
+        validation_fraction=float(config["validation_fraction"]),
+        architecture=architecture,
+        graph_settings=settings,
+        training=training,
+        recalibration=config["recalibration"],
+        seed=config["seed"],
+        log=log,
+    )
+    model.info["method"] = config["method"]
+    validation = np.asarray(model.info["validation_indices"], int)
+    result = model.predict_with_uncertainty(
+        [table.structures[i] for i in validation], method=config["method"], n_samples=config["n_samples"]
+    )
+    errors = table.targets[validation] - result.prediction
+    model.save(output)
+    from ase.data import chemical_symbols
+
+    description = {
+        "name": config["name"],
+        "version": config["version"],
+        "target": config["target"],
+        "method": config["method"],
+        "n_members": config["n_models"],
+        "n_rows": len(table),
+        "n_train": model.info["n_train"],
+        "n_validation": model.info["n_validation"],
+        "mae": float(np.mean(np.abs(errors))),
+        "target_mean_absolute_deviation": float(np.mean(np.abs(table.targets - table.targets.mean()))),
+        "calibration": calibration_report(errors, result.uncertainty),
+        "calibration_uncalibrated": calibration_report(errors, result.raw_uncertainty),
+        "calibration_note": "measured on the validation split the recalibration was fitted on",
+        "recalibration": model.recalibration.get(config["method"]),
+        "training_seconds": model.info["training_seconds"],
+        "total_seconds": time.perf_counter() - started,
+        "epochs_per_member": [m["epochs"] for m in model.info["members"]],
+        "elements": [chemical_symbols[z] for z in model.training_elements],
+        "config": config,
+    }
+    (output / METRICS_FILENAME).write_text(json.dumps(_finite(description), indent=1))
+    return description
+
+
+def _finite(value):
+    """NaN and infinities -> None (JSON and AiiDA Dicts do not hold them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``nanoos-train-model --data data.csv --config config.json --output DIR``; exit 0 on success.
+
+    Exit 2 for a bad config, 3 when reading the data or training fails; the reason is printed on stderr as
+    ``nanoos-train-model: <kind>: <message>`` (the parser reports it).
+    """
+    parser = argparse.ArgumentParser(prog="nanoos-train-model", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="CSV with a cif column and the target column")
+    parser.add_argument("--config", required=True, help="training config (JSON)")
+    parser.add_argument("--output", required=True, help="folder for model.pt, model.json and metrics.json")
+    args = parser.parse_args(argv)
+    from aiida_nanoos.models.structure_table import read_structure_csv
+
+    try:
+        config = parse_model_config(json.loads(Path(args.config).read_text()))
+    except (ValueError, json.JSONDecodeError) as error:
+        print(f"nanoos-train-model: invalid config: {error}", file=sys.stderr)
+        return 2
+    try:
+        table = read_structure_csv(args.data, config["target"], config["cif_column"], config["id_column"])
+        if config["max_rows"] is not None:
+            table = table.subset(range(min(config["max_rows"], len(table))))
+        description = train_from_table(table, config, args.output, log=print)
+    except Exception as error:  # noqa: BLE001 - any failure is reported to the parser through stderr
+        traceback.print_exc()
+        print(f"nanoos-train-model: training failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 3
+    print(
+        f"nanoos-train-model: {description['method']} ({description['n_members']} member(s)) on "
+        f"{description['n_train']} structures: validation MAE {description['mae']:.4g} "
+        f"({description['target']}), {description['training_seconds']:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

