@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from aiida_nanoos.common.jsonsafe import json_safe
 from aiida_nanoos.design.convergence import ConvergenceCriteria
 from aiida_nanoos.design.objectives import KNOWN_PROPERTIES, Constraint, Objective, get_objective
 from aiida_nanoos.design.pareto import hypervolume, non_dominated_sort, pareto_mask
@@ -824,19 +825,6 @@ def candidate_atoms(space: ParameterSpace, record: Mapping[str, Any]) -> Atoms:
         raise ValueError(f"candidate {record.get('id')}: neither parameters of a structural space nor a structure")
     atoms.info["candidate_id"] = record.get("id")
     return atoms
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON for a database: non-finite floats become None (a NaN point means "no parameters")."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def dump_state(state: OptimizerState) -> dict[str, Any]:

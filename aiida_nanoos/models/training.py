@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 import traceback
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from aiida_nanoos.common.jsonsafe import json_safe
 from aiida_nanoos.models.calibration import RECALIBRATION_METHODS, calibration_report
 
 METRICS_FILENAME = "metrics.json"
@@ -186,19 +186,8 @@ def train_from_table(table, config: dict, output: str | Path, log=None) -> dict:
         "elements": [chemical_symbols[z] for z in model.training_elements],
         "config": config,
     }
-    (output / METRICS_FILENAME).write_text(json.dumps(_finite(description), indent=1))
+    (output / METRICS_FILENAME).write_text(json.dumps(json_safe(description), indent=1))
     return description
-
-
-def _finite(value):
-    """NaN and infinities -> None (JSON and AiiDA Dicts do not hold them)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

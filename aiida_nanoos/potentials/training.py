@@ -28,6 +28,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from aiida_nanoos.common.jsonsafe import json_safe
+
 #: Descriptor types the trainer can fit (the potential node also knows ACE, NequIP, GAP files made elsewhere).
 TRAINABLE_TYPES = ("SNAP", "qSNAP", "MACE")
 #: Name of the file describing a trained potential, written next to its files.
@@ -503,22 +505,8 @@ def train(frames: Sequence[Atoms], config: TrainConfig | dict, output: str | Pat
         }
     )
     description.setdefault("timing", {})["total_s"] = time.perf_counter() - start
-    (output / METRICS_FILENAME).write_text(json.dumps(_jsonable(description), indent=1))
+    (output / METRICS_FILENAME).write_text(json.dumps(json_safe(description), indent=1))
     return description
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return value.name
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,22 @@ from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 
+def fraction_validator(*, low_inclusive: bool = True, high_inclusive: bool = True):
+    """Port validator for a fraction in [0, 1]; an excluded end is open (a validation split of 0 or 1 is no split)."""
+
+    def validate(value: orm.Float | None, port) -> str | None:
+        if value is None:
+            return None
+        low_ok = value.value >= 0.0 if low_inclusive else value.value > 0.0
+        high_ok = value.value <= 1.0 if high_inclusive else value.value < 1.0
+        if low_ok and high_ok:
+            return None
+        interval = f"{'[' if low_inclusive else '('}0, 1{']' if high_inclusive else ')'}"
+        return f"{port.name} must lie in {interval}, got {value.value}"
+
+    return validate
+
+
 def as_code(code: orm.AbstractCode | str) -> orm.AbstractCode:
     """A code given as a node or by its label (``lmp@localhost``), as the protocol builders accept both."""
     return orm.load_code(code) if isinstance(code, str) else code

@@ -28,14 +28,8 @@ from aiida_nanoos.functions.potential import (
 )
 from aiida_nanoos.functions.training_set import split_training_set
 from aiida_nanoos.potentials.md_setup import supercell_repetitions
-from aiida_nanoos.workflows.common import as_code, elements_of
+from aiida_nanoos.workflows.common import as_code, elements_of, fraction_validator
 from aiida_nanoos.workflows.label import LabelWorkChain
-
-
-def validate_fraction(value: orm.Float | None, _) -> str | None:
-    if value is not None and not 0.0 < value.value < 1.0:
-        return f"validation_fraction must lie strictly between 0 and 1, got {value.value}"
-    return None
 
 
 def validate_repetitions(value: orm.List | None, _) -> str | None:
@@ -81,7 +75,7 @@ class HybridWorkChain(ProtocolMixin, WorkChain):
             "validation_fraction",
             valid_type=orm.Float,
             default=lambda: orm.Float(0.25),
-            validator=validate_fraction,
+            validator=fraction_validator(low_inclusive=False, high_inclusive=False),
             help="Fraction of the labelled frames held out for validation.",
         )
         spec.input(

@@ -14,7 +14,13 @@ from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.training_set import build_training_set, sample_structures
 from aiida_nanoos.potentials.sampling import SamplingSpec
 from aiida_nanoos.pseudos import FAMILY_LABEL
-from aiida_nanoos.workflows.common import check_pseudopotentials, elements_of, pw_base_builder, pw_inputs_for
+from aiida_nanoos.workflows.common import (
+    check_pseudopotentials,
+    elements_of,
+    fraction_validator,
+    pw_base_builder,
+    pw_inputs_for,
+)
 
 
 def validate_sampling(value: orm.Dict | None, _) -> str | None:
@@ -25,12 +31,6 @@ def validate_sampling(value: orm.Dict | None, _) -> str | None:
         SamplingSpec.from_dict(value.get_dict())
     except ValueError as error:
         return str(error)
-    return None
-
-
-def validate_fraction(value: orm.Float | None, _) -> str | None:
-    if value is not None and not 0.0 <= value.value <= 1.0:
-        return f"max_failure_fraction must lie in [0, 1], got {value.value}"
     return None
 
 
@@ -102,7 +102,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             "max_failure_fraction",
             valid_type=orm.Float,
             default=lambda: orm.Float(0.2),
-            validator=validate_fraction,
+            validator=fraction_validator(),
             help="Above this fraction of failed configurations the work chain exits with an error code.",
         )
         spec.expose_inputs(
