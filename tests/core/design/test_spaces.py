@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from ase.build import mx2
 
+from aiida_nanoos.design.dimensions import project_to_bounded_simplex
 from aiida_nanoos.design.spaces import (
     Categorical,
     Composition,
@@ -16,7 +17,6 @@ from aiida_nanoos.design.spaces import (
     Strain,
     StructureConstraints,
     Substitution,
-    project_to_bounded_simplex,
 )
 
 # one BLAS thread: millisecond tests stay milliseconds on a small shared machine
