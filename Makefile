@@ -30,6 +30,7 @@ doctor: venv
 lint: venv
 	$(BIN)/ruff check aiida_nanoos tests
 	$(BIN)/ruff format --check aiida_nanoos tests
+	$(BIN)/lint-imports
 
 # Debian packages: installed when run as root and missing; otherwise say what is missing and go on.
 system:

@@ -17,6 +17,22 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 pytest_plugins = ["aiida.tools.pytest_fixtures"]
 
+#: Fixtures that run real pw.x, LAMMPS or a daemon: a test that asks for one is ``slow``, so that
+#: ``pytest -m "not slow"`` is the quick loop while developing (the full suite is ``make test``).
+SLOW_FIXTURES = frozenset(
+    {"nanoos_resources", "label_builder", "si8_training_set", "si_snap_training", "si_snap", "daemon", "daemon_profile"}
+)
+#: Tests that are slow without such a fixture (training networks, fitting Ta, whole benchmark runs), by module.
+SLOW_MODULES: frozenset[str] = frozenset()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 #: ../shared next to the checkout holds public benchmark data sets (never copied into the repository).
 SHARED = Path(os.environ.get("NANOOS_SHARED", ROOT.parent / "shared"))
