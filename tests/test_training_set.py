@@ -7,7 +7,7 @@ from aiida import orm
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.training_set import filter_training_set, split_training_set
 from aiida_nanoos.potentials import frames as frame_io
-from tests.ml.test_frames import assert_same_labels, labelled_frames
+from tests.core.potentials.test_frames import assert_same_labels, labelled_frames
 
 
 def test_node_stores_frames_and_queryable_statistics():
