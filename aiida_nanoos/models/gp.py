@@ -21,6 +21,8 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import minimize
 
+from aiida_nanoos.models.posterior import Posterior
+
 KERNELS = ("matern52", "rbf")
 _SQRT5 = np.sqrt(5.0)
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -399,6 +401,17 @@ class GaussianProcess:
         if include_noise:
             var = var + self.noise_variance
         return mean, self.y_std * np.sqrt(var)
+
+    def posterior(self, X: np.ndarray, *, include_noise: bool = False, n_samples: int = 0, seed: int = 0) -> Posterior:
+        """Marginal posterior at ``X`` (mean and std, as :meth:`predict`); with ``n_samples`` > 0 also joint draws
+        from the full posterior covariance (for Monte-Carlo acquisitions), reproducible through ``seed``."""
+        if n_samples <= 0:
+            mean, std = self.predict(X, include_noise=include_noise)
+            return Posterior(mean=mean, std=std)
+        mean, cov = self.predict(X, return_cov=True, include_noise=include_noise)
+        std = np.sqrt(np.maximum(np.diag(cov), 1e-12 * self.signal_variance * self.y_std**2))
+        samples = np.random.default_rng(seed).multivariate_normal(mean, cov, size=n_samples, method="eigh")
+        return Posterior(mean=mean, std=std, samples=samples)
 
     def predict_mean_and_std_bound(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact posterior mean and a cheap *upper bound* on the posterior std, in O(n m) instead of O(n^2 m).
