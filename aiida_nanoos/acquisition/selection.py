@@ -1,14 +1,17 @@
 """Active learning: which candidates deserve an expensive simulation, given predictions and uncertainties.
 
 Pure numpy/scipy (no AiiDA, no torch): the inputs are arrays of predicted values and standard deviations
-(from any surrogate, e.g. :meth:`CrystalGraphModel.predict_with_uncertainty`), optionally embeddings for
-diversity. Every result is JSON-serialisable so the AiiDA layer can store it in a Dict.
+(a model's :class:`~aiida_nanoos.models.posterior.Posterior`, e.g. :meth:`CrystalGraphModel.posterior`), optionally
+embeddings for diversity. Every result is JSON-serialisable so the AiiDA layer can store it in a Dict. The scores are
+the shared acquisitions of :mod:`aiida_nanoos.acquisition.analytic` and the batches those of
+:mod:`aiida_nanoos.acquisition.batch`; nothing here re-implements them.
 
 Strategies (``score`` is maximised):
 
 * ``uncertainty``: score = sigma; label where the model knows least (pure exploration, best for the model);
-* ``greedy_uncertainty``: score = -|mu - target_value| + exploration_weight * sigma; without a target value
-  the confidence bound in the search direction, -mu + w sigma (min) or mu + w sigma (max);
+* ``greedy_uncertainty``: the upper confidence bound (UCB, beta = exploration_weight) of the value term:
+  -|mu - target_value| + w sigma; without a target value the confidence bound in the search direction,
+  -mu + w sigma (min) or mu + w sigma (max);
 * ``expected_improvement``: EI over the best value observed so far, in the search direction;
 * ``diverse_uncertainty``: among the ``diversity_pool_factor * budget`` most uncertain candidates, a
   farthest-point (max-min distance) sequence in embedding space, starting from the most uncertain one and
@@ -26,7 +29,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy import stats
+
+from aiida_nanoos.acquisition import analytic
+from aiida_nanoos.acquisition.batch import diverse_batch, greedy_batch
+from aiida_nanoos.models.posterior import Posterior
 
 STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
 DIRECTIONS = ("min", "max")
@@ -104,13 +110,37 @@ class SimulationBudget:
 def expected_improvement(
     prediction: np.ndarray, uncertainty: np.ndarray, best: float, direction: str = "min", xi: float = 0.0
 ) -> np.ndarray:
-    """Gaussian expected improvement over ``best`` (below it for ``min``, above it for ``max``)."""
-    prediction, uncertainty = np.asarray(prediction, float), np.asarray(uncertainty, float)
-    improvement = (best - prediction - xi) if direction == "min" else (prediction - best - xi)
-    sigma = np.maximum(uncertainty, 1e-12)
-    z = improvement / sigma
-    ei = improvement * stats.norm.cdf(z) + sigma * stats.norm.pdf(z)
-    return np.where(uncertainty > 0, ei, np.maximum(improvement, 0.0))
+    """Gaussian expected improvement over ``best`` (below it for ``min``, above it for ``max``): the one
+    :func:`aiida_nanoos.acquisition.analytic.expected_improvement`, with the search direction named as here."""
+    return analytic.expected_improvement(prediction, uncertainty, best, maximize=direction == "max", xi=xi)
+
+
+def _value_score(prediction: np.ndarray, config: ActiveLearningConfig) -> np.ndarray:
+    """The value term of greedy_uncertainty, larger = better: closeness to the target, or the oriented prediction."""
+    if config.target_value is not None:
+        return -np.abs(prediction - config.target_value)
+    return -prediction if config.direction == "min" else prediction
+
+
+def posterior_acquisition(
+    posterior: Posterior, config: ActiveLearningConfig, best_observed: float | None = None
+) -> np.ndarray:
+    """Score per candidate of a model's :class:`Posterior` (higher = more worth simulating), from the shared
+    acquisitions: ``uncertainty`` and ``diverse_uncertainty`` rank by sigma (the diverse batch is chosen by
+    :func:`aiida_nanoos.acquisition.batch.diverse_batch`), ``greedy_uncertainty`` is the upper confidence bound
+    (beta = ``exploration_weight``) of the value term (the oriented prediction, or minus the distance to
+    ``target_value``), ``expected_improvement`` is EI in the search direction."""
+    if config.strategy in ("uncertainty", "diverse_uncertainty"):
+        return posterior.std.copy()
+    if config.strategy == "greedy_uncertainty":
+        return analytic.upper_confidence_bound(
+            _value_score(posterior.mean, config), posterior.std, config.exploration_weight
+        )
+    if best_observed is None:
+        raise ValueError("expected_improvement needs best_observed (the best labelled value so far)")
+    return analytic.acquisition_scores(
+        "EI", posterior.mean, posterior.std, best=best_observed, maximize=config.direction == "max", xi=config.xi
+    )
 
 
 def acquisition_scores(
@@ -119,19 +149,9 @@ def acquisition_scores(
     config: ActiveLearningConfig,
     best_observed: float | None = None,
 ) -> np.ndarray:
-    """Score per candidate (higher = more worth simulating); diverse_uncertainty ranks by sigma here."""
+    """Score per candidate (higher = more worth simulating); :func:`posterior_acquisition` of (prediction, sigma)."""
     prediction, uncertainty = _check_inputs(prediction, uncertainty)
-    if config.strategy in ("uncertainty", "diverse_uncertainty"):
-        return uncertainty.copy()
-    if config.strategy == "greedy_uncertainty":
-        if config.target_value is not None:
-            value_score = -np.abs(prediction - config.target_value)
-        else:
-            value_score = -prediction if config.direction == "min" else prediction
-        return value_score + config.exploration_weight * uncertainty
-    if best_observed is None:
-        raise ValueError("expected_improvement needs best_observed (the best labelled value so far)")
-    return expected_improvement(prediction, uncertainty, best_observed, config.direction, config.xi)
+    return posterior_acquisition(Posterior(prediction, uncertainty), config, best_observed)
 
 
 def classify_confidence(uncertainty: Sequence[float], threshold: float) -> list[str]:
@@ -230,11 +250,17 @@ def select_for_simulation(
         embeddings = np.asarray(embeddings, float)
         if embeddings.ndim != 2 or len(embeddings) != n:
             raise ValueError(f"embeddings must have shape ({n}, d)")
-        chosen, reasons = _diverse_selection(uncertainty, embeddings, eligible, n_select, config, labelled_embeddings)
+        chosen, distances, pool_size = diverse_batch(
+            uncertainty,
+            embeddings,
+            n_select,
+            eligible=eligible,
+            pool_factor=config.diversity_pool_factor,
+            labelled_embeddings=labelled_embeddings,
+        )
+        reasons = [_diverse_reason(uncertainty[i], d, pool_size) for i, d in zip(chosen, distances, strict=True)]
     else:
-        candidates = np.flatnonzero(eligible)
-        order = candidates[np.lexsort((candidates, -scores[candidates]))]  # best score first, ties by index
-        chosen = order[:n_select].tolist()
+        chosen = greedy_batch(scores, n_select, eligible)
         reasons = [
             _reason(i, rank, prediction, uncertainty, scores, config, best_observed) for rank, i in enumerate(chosen)
         ]
@@ -309,43 +335,12 @@ def _reason(
     return f"{code}: {value_text}, sigma={sigma:.4g}, score={scores[index]:.4g} (rank {rank + 1})"
 
 
-def _diverse_selection(
-    uncertainty: np.ndarray,
-    embeddings: np.ndarray,
-    eligible: np.ndarray,
-    n_select: int,
-    config: ActiveLearningConfig,
-    labelled_embeddings: np.ndarray | None,
-) -> tuple[list[int], list[str]]:
-    """Farthest-point sequence within the most uncertain eligible candidates (standardised embeddings)."""
-    if n_select == 0:
-        return [], []
-    candidates = np.flatnonzero(eligible)
-    by_sigma = candidates[np.lexsort((candidates, -uncertainty[candidates]))]
-    pool = by_sigma[: config.diversity_pool_factor * n_select]
-    centre, spread = embeddings.mean(axis=0), embeddings.std(axis=0) + 1e-12
-    points = (embeddings[pool] - centre) / spread
-    min_distance = np.full(len(pool), np.inf)
-    if labelled_embeddings is not None and len(labelled_embeddings):
-        labelled = (np.asarray(labelled_embeddings, float) - centre) / spread
-        min_distance = np.min(np.linalg.norm(points[:, None, :] - labelled[None, :, :], axis=-1), axis=1)
-    chosen_local: list[int] = []
-    reasons = []
-    for step in range(n_select):
-        if step == 0 and not np.isfinite(min_distance).any():
-            local = 0  # nothing to keep away from yet: the most uncertain candidate
-        else:
-            distances = np.where(np.isin(np.arange(len(pool)), chosen_local), -np.inf, min_distance)
-            local = int(np.argmax(distances))  # ties resolved towards the higher sigma (pool is sorted)
-        index = int(pool[local])
-        distance_text = "first pick" if not np.isfinite(min_distance[local]) else f"{min_distance[local]:.3g}"
-        reasons.append(
-            f"diverse_high_uncertainty: sigma={uncertainty[index]:.4g} within the {len(pool)} most uncertain, "
-            f"distance to nearest selected/labelled (standardised embedding) {distance_text}"
-        )
-        chosen_local.append(local)
-        min_distance = np.minimum(min_distance, np.linalg.norm(points - points[local], axis=1))
-    return [int(pool[i]) for i in chosen_local], reasons
+def _diverse_reason(sigma: float, distance: float, pool_size: int) -> str:
+    distance_text = "first pick" if not np.isfinite(distance) else f"{distance:.3g}"
+    return (
+        f"diverse_high_uncertainty: sigma={sigma:.4g} within the {pool_size} most uncertain, "
+        f"distance to nearest selected/labelled (standardised embedding) {distance_text}"
+    )
 
 
 def information_gain(uncertainty_before: Sequence[float], uncertainty_after: Sequence[float]) -> dict[str, float]:

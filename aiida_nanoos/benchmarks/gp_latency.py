@@ -21,7 +21,8 @@ def measure(n_obs: int, n_candidates: int, dims: int, repeats: int, seed: int) -
     """Fresh model each repeat (no warm start), so every timing includes the full hyper-parameter optimisation."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from aiida_nanoos.acquisition.functions import argmax_acquisition, expected_improvement
+    from aiida_nanoos.acquisition.analytic import expected_improvement
+    from aiida_nanoos.acquisition.optimize import argmax_acquisition
     from aiida_nanoos.models.gp import GaussianProcess
 
     rng = np.random.default_rng(seed)

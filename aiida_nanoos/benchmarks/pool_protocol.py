@@ -6,7 +6,7 @@ random pool points and then picks one point per cycle; the "top set" is the ceil
 Top%(i) is the fraction of the top set found after i evaluations (the 2 initial points included); random sampling
 without replacement has Top%_rand(i) = i / N exactly, and EF(i) = Top%_BO(i) / Top%_rand(i).
 
-Two differences from the notebooks, both deliberate: the surrogate is scored at the same scaled inputs it was
+Two differences from the notebooks, both deliberate: the GP is scored at the same scaled inputs it was
 trained on (the notebooks score raw inputs with a model trained on standardised ones), and a run stops once the whole
 top set is found, since none of the reported figures can change after that. Runs are summarised by their mean and
 5th/95th percentiles (the notebooks use fold averages; with few runs those are not meaningful).
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import hypergeom
 
-from aiida_nanoos.acquisition.functions import acquisition_scores
-from aiida_nanoos.design.bo import BOSettings, fit_surrogate
+from aiida_nanoos.acquisition.analytic import posterior_scores
+from aiida_nanoos.design.bo import BOSettings, fit_gp_model
 from aiida_nanoos.models.gp import GaussianProcess
 
 
@@ -126,7 +126,7 @@ def _unit_scale(X_pool: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 def nanoos_strategy(
     X_pool: np.ndarray, maximize: bool, seed: int = 0, settings: BOSettings | Mapping[str, Any] | None = None
 ) -> Strategy:
-    """Our campaign recipe (:func:`aiida_nanoos.design.bo.fit_surrogate` + :class:`~aiida_nanoos.design.bo.BOSettings`
+    """Our campaign recipe (:func:`aiida_nanoos.design.bo.fit_gp_model` + :class:`~aiida_nanoos.design.bo.BOSettings`
     defaults) applied to the pool: inputs scaled to the unit cube by the pool's range."""
     settings = BOSettings() if settings is None else settings
     settings = settings if isinstance(settings, BOSettings) else BOSettings.from_dict(settings)
@@ -134,7 +134,7 @@ def nanoos_strategy(
     state: dict[str, Any] = {"hyperparameters": None}
 
     def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
-        model = fit_surrogate(
+        model = fit_gp_model(
             scale(X_obs),
             y_obs,
             maximize=maximize,
@@ -146,7 +146,7 @@ def nanoos_strategy(
             seed=seed,
         )
         if model.transform != state.get("transform") and not refit:  # new output scale: old hyper-parameters moot
-            model = fit_surrogate(
+            model = fit_gp_model(
                 scale(X_obs),
                 y_obs,
                 maximize=maximize,
@@ -166,7 +166,7 @@ def nanoos_strategy(
         acq = f"{'UCB' if maximize else 'LCB'}({settings.beta:g})"
     transform = settings.output_transform
     label = f"nanoos: GP-ARD Matern52 MAP + {acq}, output {'power' if transform == 'auto' else transform}"
-    return Strategy(label, score, "bo.fit_surrogate on unit-cube inputs with the default BOSettings")
+    return Strategy(label, score, "bo.fit_gp_model on unit-cube inputs with the default BOSettings")
 
 
 def gp_lcb_strategy(X_pool: np.ndarray, maximize: bool, seed: int = 0, beta: float = 2.0) -> Strategy:
@@ -182,8 +182,7 @@ def gp_lcb_strategy(X_pool: np.ndarray, maximize: bool, seed: int = 0, beta: flo
 
     def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
         gp.fit((X_obs - mu) / sd, sign * y_obs, optimize=refit)
-        mean, std = gp.predict((X_cand - mu) / sd)
-        return acquisition_scores("UCB", mean, std, beta=beta, maximize=True)
+        return posterior_scores(gp.posterior((X_cand - mu) / sd), "UCB", beta=beta, maximize=True)
 
     return Strategy(f"GP-ARD Matern52 MLE + LCB({beta:g})", score, "Liang et al. 2021 GP example")
 

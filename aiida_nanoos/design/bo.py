@@ -1,4 +1,4 @@
-"""One Bayesian-optimisation step of a design campaign: fit the surrogate to the history, propose the next batch.
+"""One Bayesian-optimisation step of a design campaign: fit the GP model to the history, propose the next batch.
 
 This is the function a campaign calcfunction calls once per iteration. It is deliberately stateless: everything it
 needs is in the :class:`~aiida_nanoos.design.spaces.ParameterSpace`, the
@@ -25,13 +25,9 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata, yeojohnson
 
-from aiida_nanoos.acquisition.functions import (
-    FeasibilityModel,
-    acquisition_scores,
-    argmax_acquisition,
-    maximize_continuous,
-    weight_by_feasibility,
-)
+from aiida_nanoos.acquisition.analytic import posterior_scores
+from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
+from aiida_nanoos.acquisition.optimize import argmax_acquisition, maximize_continuous
 from aiida_nanoos.design.spaces import ParameterSpace
 from aiida_nanoos.design.state import OptimizerState
 from aiida_nanoos.models.gp import GaussianProcess
@@ -137,7 +133,7 @@ def normal_scores(y: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Surrogate:
+class GPModel:
     """A GP fitted to the oriented (larger is better), possibly transformed objective."""
 
     gp: GaussianProcess
@@ -148,7 +144,7 @@ class Surrogate:
 
     def scores(self, X_unit: np.ndarray, settings: BOSettings) -> np.ndarray:
         """Acquisition values (higher is better) at unit-cube points."""
-        mean, std = self.gp.predict(X_unit)
+        posterior = self.gp.posterior(X_unit)
         kind = settings.acquisition.upper()
         if kind == "RANGE":
             lo, hi = settings.target_range
@@ -156,10 +152,10 @@ class Surrogate:
                 lo, hi = np.log(max(lo, 1e-300)), np.log(hi)
             if self.sign < 0:
                 lo, hi = -hi, -lo
-            return acquisition_scores("RANGE", mean, std, target=(lo, hi))
+            return posterior_scores(posterior, "RANGE", target=(lo, hi))
         if kind == "LCB":
             kind = "UCB"  # on the oriented scale, LCB of a minimised property is UCB of its negative
-        return acquisition_scores(kind, mean, std, best=self.best, maximize=True, beta=settings.beta, xi=settings.xi)
+        return posterior_scores(posterior, kind, best=self.best, maximize=True, beta=settings.beta, xi=settings.xi)
 
     def argmax(self, X_unit: np.ndarray, settings: BOSettings, exclude: Sequence[int] = ()) -> tuple[int, float]:
         """Best candidate of a pool (exact; the std is computed only where it can matter, for EI and UCB/LCB)."""
@@ -182,7 +178,7 @@ class Surrogate:
         return i, float(scores[i])
 
 
-def fit_surrogate(
+def fit_gp_model(
     X_unit: np.ndarray,
     y: np.ndarray,
     *,
@@ -193,7 +189,7 @@ def fit_surrogate(
     hyperparameters: Mapping[str, Any] | None = None,
     optimize: bool = True,
     seed: int = 0,
-) -> Surrogate:
+) -> GPModel:
     """Fit the campaign GP. ``hyperparameters`` (from a previous step) warm-start the search, or with
     ``optimize=False`` are reused as they are (a cheap refit between full optimisations)."""
     y = np.asarray(y, dtype=float)
@@ -215,7 +211,7 @@ def fit_surrogate(
         gp.signal_variance = float(hyperparameters["signal_variance"])
         gp.noise_variance = float(hyperparameters["noise_variance"])
     gp.fit(X_unit, t, optimize=optimize or gp.lengthscales is None)
-    return Surrogate(gp=gp, transform=chosen, sign=sign, best=float(t.max()), power_lambda=power_lambda)
+    return GPModel(gp=gp, transform=chosen, sign=sign, best=float(t.max()), power_lambda=power_lambda)
 
 
 def suggest(
@@ -251,7 +247,7 @@ def suggest(
     transform = settings.output_transform
     if settings.acquisition.upper() == "RANGE" and transform != "log":
         transform = "none"  # a target window is defined in the property's own units
-    model = fit_surrogate(
+    model = fit_gp_model(
         X,
         y,
         maximize=maximize,
@@ -272,8 +268,8 @@ def suggest(
             fm = FeasibilityModel(lower=lo, upper=hi, input_scaling="none", seed=seed).fit(X, C[:, j])
             feasibility.append(fm)
 
-    def score(U: np.ndarray, surrogate: Surrogate) -> np.ndarray:
-        s = surrogate.scores(U, settings)
+    def score(U: np.ndarray, gp_model: GPModel) -> np.ndarray:
+        s = gp_model.scores(U, settings)
         return weight_by_feasibility(s, *(f.probability(U) for f in feasibility)) if feasibility else s
 
     report: dict[str, Any] = {
@@ -324,22 +320,26 @@ def suggest(
     return space.decode(np.asarray(points)), report
 
 
-def _fantasise(surrogate: Surrogate, u: np.ndarray, strategy: str) -> Surrogate:
-    """The surrogate after pretending ``u`` was measured (kriging believer: the mean; constant liar: the worst)."""
-    gp = surrogate.gp
+def _fantasise(gp_model: GPModel, u: np.ndarray, strategy: str) -> GPModel:
+    """The model after pretending ``u`` was measured (kriging believer: the mean; constant liar: the worst)."""
+    gp = gp_model.gp
     if strategy == "kriging_believer":
         value = float(gp.predict(u[None, :], return_std=False)[0])
     elif strategy == "constant_liar":
         value = float((gp.y_train_ * gp.y_std + gp.y_mean).min())
     else:
         raise ValueError(f"batch_strategy: must be 'kriging_believer' or 'constant_liar', got {strategy!r}")
-    return replace(surrogate, gp=gp.condition_on(u[None, :], [value]))
+    return replace(gp_model, gp=gp.condition_on(u[None, :], [value]))
 
+
+#: Former name, kept while the proposers (design/proposers/bayesian.py, context.py) still import it.
+fit_surrogate = fit_gp_model
 
 __all__ = [
     "BOSettings",
-    "Surrogate",
+    "GPModel",
     "choose_output_transform",
+    "fit_gp_model",
     "fit_surrogate",
     "normal_scores",
     "suggest",
