@@ -80,9 +80,9 @@ def replay_campaign(config: dict, objective="maximize_bandgap", space=None) -> l
 
     space_obj, objective_obj, config_obj = cp.validate_campaign(space or group_iv_space(), objective, config)
     state = cp.load_state(cp.dump_state(cp.new_state(config_obj)))
-    while state.extra["converged"] is None:
+    while state.converged is None:
         hyper = None
-        if config_obj.algorithm == "bayesian_optimization" and proposers.n_trainable(cp.dump_state(state)) >= 2:
+        if config_obj.algorithm == "bayesian_optimization" and proposers.n_trainable(state) >= 2:
             hyper = proposers.fit_models(space_obj, objective_obj, config_obj, state)
         proposal = proposers.propose(space_obj, objective_obj, config_obj, state, hyper)
         state = cp.load_state(cp.dump_state(state))
@@ -91,9 +91,9 @@ def replay_campaign(config: dict, objective="maximize_bandgap", space=None) -> l
         properties, failures = {}, {}
         for record, atoms in proposal["candidates"]:
             try:
-                properties[record["id"]] = alloy_properties(atoms.get_chemical_symbols(), atoms.get_volume())
+                properties[record.id] = alloy_properties(atoms.get_chemical_symbols(), atoms.get_volume())
             except ValueError as error:  # an element the model does not know: the evaluator fails
-                failures[record["id"]] = str(error)
+                failures[record.id] = str(error)
         cp.record_results(state, space_obj, objective_obj, config_obj, properties, failures)
         state = cp.load_state(cp.dump_state(state))
-    return state.extra["candidates"]
+    return [r.to_dict() for r in state.candidates]

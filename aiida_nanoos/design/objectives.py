@@ -10,6 +10,7 @@ raises ``ValueError`` naming the offending token.
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -378,3 +379,111 @@ def get_objective(spec: str | Mapping[str, Any], extra_properties: Sequence[str]
     raise ValueError(
         f"objective: unknown objective {kind!r} (one of {sorted(STANDARD_OBJECTIVES)}, 'custom', 'target_range')"
     )
+
+
+# ---------------------------------------------------------------------------------------------- a campaign's
+@dataclass(frozen=True)
+class CampaignObjective:
+    """One objective, or several for a Pareto search, plus the property constraints every candidate must meet."""
+
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def primary(self) -> Objective:
+        return self.objectives[0]
+
+    @property
+    def maximize(self) -> bool:
+        """Direction of the campaign's figure of merit (for several objectives: the hypervolume, maximised)."""
+        return True if self.multi else self.primary.maximize
+
+    @property
+    def directions(self) -> list[str]:
+        return ["max" if o.maximize else "min" for o in self.objectives]
+
+    @property
+    def properties(self) -> frozenset[str]:
+        out: set[str] = set()
+        for o in self.objectives:
+            out |= o.properties
+        for c in self.constraints:
+            out |= c.properties
+        return frozenset(out)
+
+    @classmethod
+    def from_spec(
+        cls, spec: str | Mapping[str, Any], extra_constraints: Sequence[Any] = (), extra_properties: Sequence[str] = ()
+    ) -> CampaignObjective:
+        """From a name, a single-objective spec (see :func:`~aiida_nanoos.design.objectives.get_objective`) or
+        ``{"objectives": [spec, spec, ...], "constraints": [...]}`` for several objectives at once."""
+        names = tuple(KNOWN_PROPERTIES) + tuple(extra_properties)
+        if isinstance(spec, Mapping) and "objectives" in spec:
+            unknown = sorted(set(spec) - {"objectives", "constraints"})
+            if unknown:
+                raise ValueError(f"objective: unknown keys {unknown} next to 'objectives'")
+            specs = spec["objectives"]
+            if isinstance(specs, str | Mapping) or not specs:
+                raise ValueError("objective.objectives: must be a non-empty list of objective specs")
+            objectives = []
+            for i, s in enumerate(specs):
+                try:
+                    objectives.append(get_objective(s, extra_properties))
+                except ValueError as exc:
+                    raise ValueError(f"objective.objectives[{i}]: {exc}") from exc
+            top = spec.get("constraints") or ()
+        else:
+            try:
+                objectives = [get_objective(spec, extra_properties)]
+            except ValueError as exc:
+                raise ValueError(f"objective: {exc}") from exc
+            top = ()
+        constraints: list[Constraint] = []
+        for o in objectives:
+            constraints.extend(o.constraints)
+        for where, items in (("objective.constraints", top), ("constraints.properties", extra_constraints)):
+            if isinstance(items, str | Mapping):
+                raise ValueError(f"{where}: must be a list of constraints")
+            for i, c in enumerate(items):
+                try:
+                    constraints.append(Constraint.from_spec(c, names))
+                except ValueError as exc:
+                    raise ValueError(f"{where}[{i}]: {exc}") from exc
+        return cls(tuple(objectives), tuple(constraints))
+
+    def evaluate(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """Objective values of one candidate: ``raw`` formula values, ``values`` (with target-range distance),
+        constraint ``margins`` (>= 0 satisfied) and ``feasible``. ``ValueError`` when a property is missing or not
+        a finite number, or a formula divides by zero or overflows (the evaluation is then recorded as failed)."""
+        needed = sorted(self.properties)
+        missing = [p for p in needed if p not in properties]
+        if missing:
+            raise ValueError(f"the evaluator did not return {missing}")
+        numbers = {}
+        for p in needed:
+            value = properties[p]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"property {p!r} is not a finite number: {value!r}")
+            numbers[p] = float(value)
+        try:
+            raw = [float(o.expression.evaluate(numbers)) + 0.0 for o in self.objectives]
+            values = [float(o.value(numbers)) + 0.0 for o in self.objectives]  # + 0.0: no "-0" inside a target window
+            margins = [float(c.margin(numbers)) for c in self.constraints]
+        except ArithmeticError as exc:  # a custom formula dividing by zero or overflowing on this candidate
+            raise ValueError(
+                f"objective cannot be evaluated for properties {numbers}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not all(math.isfinite(v) for v in raw + values):
+            raise ValueError(f"objective is not finite for properties {numbers}")
+        return {"raw": raw, "values": values, "margins": margins, "feasible": all(m >= 0 for m in margins)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objectives": [o.to_dict() for o in self.objectives],
+            "constraints": [c.source for c in self.constraints],
+            "directions": self.directions,
+        }

@@ -24,9 +24,9 @@ def _run(config, objective="maximize_bandgap", space=None, iterations=None, stat
     space_obj, obj, cfg = cp.validate_campaign(space or group_iv_space(), objective, config)
     state = state or cp.new_state(cfg)
     summaries = []
-    while state.extra["converged"] is None and (iterations is None or len(summaries) < iterations):
+    while state.converged is None and (iterations is None or len(summaries) < iterations):
         hyper = None
-        if cfg.algorithm == "bayesian_optimization" and proposers.n_trainable(cp.dump_state(state)) >= 2:
+        if cfg.algorithm == "bayesian_optimization" and proposers.n_trainable(state) >= 2:
             hyper = proposers.fit_models(space_obj, obj, cfg, state)
         proposal = proposers.propose(space_obj, obj, cfg, state, hyper)
         if not proposal["candidates"]:  # as the work chain: nothing to evaluate, the state says why
@@ -34,9 +34,9 @@ def _run(config, objective="maximize_bandgap", space=None, iterations=None, stat
         properties, failures = {}, {}
         for record, atoms in proposal["candidates"]:
             if failing(record):
-                failures[record["id"]] = "injected failure"
+                failures[record.id] = "injected failure"
             else:
-                properties[record["id"]] = alloy_properties(atoms.get_chemical_symbols(), atoms.get_volume())
+                properties[record.id] = alloy_properties(atoms.get_chemical_symbols(), atoms.get_volume())
         summaries.append(cp.record_results(state, space_obj, obj, cfg, properties, failures))
     return state, summaries
 
@@ -47,14 +47,26 @@ def _run(config, objective="maximize_bandgap", space=None, iterations=None, stat
     [
         ({"batch_size": 0}, "config.batch_size"),
         ({"algorithm": "simulated_annealing"}, "config.algorithm: unknown algorithm"),
-        ({"algorithm": "active_learning"}, "config.surrogate: 'active_learning' needs a surrogate"),
-        ({"evaluation_method": "ml_only"}, "config.surrogate: 'ml_only' needs a surrogate"),
+        ({"algorithm": "active_learning"}, "config.property_model: 'active_learning' needs a property model"),
+        ({"evaluation_method": "ml_only"}, "config.property_model: 'ml_only' needs a property model"),
         (
-            {"evaluation_method": "hybrid", "surrogate": {"model": "m", "dft_fraction": -0.1}},
-            "config.surrogate.dft_fraction",
+            {"evaluation_method": "ml_then_dft", "property_model": {"model": "m", "dft_fraction": -0.1}},
+            "config.property_model.dft_fraction",
         ),
-        ({"algorithm": "active_learning", "surrogate": {"model": "m", "strategy": "x"}}, "config.surrogate.strategy"),
-        ({"surrogate": {"model": "m"}}, "config.surrogate: only used by"),
+        (
+            {"algorithm": "active_learning", "property_model": {"model": "m", "strategy": "x"}},
+            "config.property_model.strategy",
+        ),
+        ({"property_model": {"model": "m"}}, "config.property_model: only used by"),
+        # names of the previous version are refused with the new one
+        (
+            {"algorithm": "active_learning", "surrogate": {"model": "m"}},
+            "config.surrogate: renamed; use config.property_model",
+        ),
+        (
+            {"evaluation_method": "hybrid", "property_model": {"model": "m", "dft_fraction": 0.5}},
+            "config.evaluation_method: 'hybrid' was renamed; use 'ml_then_dft'",
+        ),
         ({"bo": {"acquisition": "ZZ"}}, "config.bo: acquisition"),
         ({"budget": 2, "batch_size": 4}, "config.budget"),
         ({"colour": "blue"}, r"config: unknown keys \['colour'\]"),
@@ -135,48 +147,48 @@ def test_random_search_in_a_finite_space_never_repeats_and_then_stops():
     # 2 dopants x 1-4 substituted sites, plus the unsubstituted cell once
     assert len(cp.enumerate_points(cp.load_space(finite))) == cp.count_points(cp.load_space(finite)) == 9
     state, summaries = _run({"algorithm": "random", "batch_size": 4, "max_iterations": 10, "seed": 3}, space=finite)
-    points = [json.dumps(r["parameters"], sort_keys=True) for r in state.extra["candidates"]]
+    points = [json.dumps(r.parameters, sort_keys=True) for r in state.candidates]
     assert len(points) == len(set(points)) == 9
     assert [s["candidates_evaluated"] for s in summaries] == [4, 4, 1]
-    assert state.extra["converged"] == "search_space_exhausted" and state.iteration == 3
+    assert state.converged == "search_space_exhausted" and state.iteration == 3
 
 
 def test_failures_are_recorded_and_ranked_last_and_patience_stops_the_campaign():
     config = {"algorithm": "random", "batch_size": 4, "max_iterations": 30, "seed": 1, "patience": 2}
-    state, summaries = _run(config, failing=lambda r: "C" not in r["formula"])  # every carbon-free cell fails
-    records = state.extra["candidates"]
-    failed = [r for r in records if r["status"] == "failed"]
-    assert failed and all("C" not in r["formula"] and r["value"] is None for r in failed)
-    assert all("C" in r["formula"] for r in records if r["status"] == "ok")
-    assert all(r["error"] == "injected failure" for r in failed)
-    assert [v is None for v in state.values] == [r["status"] == "failed" for r in records]
+    state, summaries = _run(config, failing=lambda r: "C" not in r.formula)  # every carbon-free cell fails
+    records = state.candidates
+    failed = [r for r in records if r.status == "failed"]
+    assert failed and all("C" not in r.formula and r.value is None for r in failed)
+    assert all("C" in r.formula for r in records if r.status == "ok")
+    assert all(r.error == "injected failure" for r in failed)
+    assert [v is None for v in state.values] == [r.status == "failed" for r in records]
     # failures never count as the best, and rank after every success
     for summary in summaries:
         statuses = [c["status"] for c in summary["candidates"]]
         assert statuses == sorted(statuses, key=lambda s: s == "failed")
-    assert state.extra["converged"] == "no_improvement"
+    assert state.converged == "no_improvement"
     trend = cp.convergence_trend(state, *cp.validate_campaign(group_iv_space(), "maximize_bandgap", config)[1:])
     assert trend == sorted(trend)  # best so far never decreases
     assert trend[-1] == trend[-3] and len(summaries) < 30  # stopped two iterations after the last improvement
-    best = max(r["objectives"][0] for r in records if r["status"] == "ok")
+    best = max(r.objectives[0] for r in records if r.status == "ok")
     assert trend[-1] == pytest.approx(best)
 
 
 def test_budget_limits_the_last_batch():
     state, summaries = _run({"algorithm": "random", "batch_size": 4, "budget": 10, "seed": 2})
     assert [s["candidates_evaluated"] for s in summaries] == [4, 4, 2]
-    assert state.extra["converged"] == "budget_exhausted" and len(state.values) == 10
+    assert state.converged == "budget_exhausted" and len(state.values) == 10
 
 
 def test_property_constraints_make_candidates_infeasible_not_best():
     objective = {"objective": "maximize_bandgap", "constraints": [{"property": "stability_score", "min": 0.3}]}
     state, _ = _run({"algorithm": "random", "batch_size": 4, "max_iterations": 3, "seed": 5}, objective)
-    records = state.extra["candidates"]
-    infeasible = [r for r in records if not r["feasible"]]
+    records = state.candidates
+    infeasible = [r for r in records if not r.feasible]
     assert infeasible  # carbon-rich cells are unstable in the model
     best = cp.best_candidates(records, cp.CampaignObjective.from_spec(objective), 3)
     assert best[0]["feasible"] and best[0]["properties"]["stability_score"] >= 0.3
-    assert best[0]["objectives"][0] == max(r["objectives"][0] for r in records if r["feasible"])
+    assert best[0]["objectives"][0] == max(r.objectives[0] for r in records if r.feasible)
 
 
 @pytest.mark.parametrize(
@@ -194,13 +206,11 @@ def test_a_campaign_resumed_from_json_makes_the_same_decisions(settings):
     first, _ = _run(config, iterations=2)
     restored = cp.load_state(json.loads(json.dumps(cp.dump_state(first))))
     resumed, _ = _run(config, state=restored)
-    key = [(r["id"], r["formula"], r["generation_method"], r["parents"], r["value"]) for r in full.extra["candidates"]]
-    assert key == [
-        (r["id"], r["formula"], r["generation_method"], r["parents"], r["value"]) for r in resumed.extra["candidates"]
-    ]
+    key = [(r.id, r.formula, r.generation_method, r.parents, r.value) for r in full.candidates]
+    assert key == [(r.id, r.formula, r.generation_method, r.parents, r.value) for r in resumed.candidates]
     if settings.get("genetic", {}).get("representation") == "parameters":  # GA on points: children keep parameters
-        assert {r["generation_method"] for r in full.extra["candidates"][2:]} == {"genetic:vector"}
-        assert all(r["parameters"] is not None for r in full.extra["candidates"])
+        assert {r.generation_method for r in full.candidates[2:]} == {"genetic:vector"}
+        assert all(r.parameters is not None for r in full.candidates)
         assert full.ga["kind"] == "vector_ga"
 
 
@@ -211,24 +221,21 @@ def test_bayesian_optimisation_finds_the_target_gap_window():
     )
     assert summaries[0]["candidates"][0]["generation_method"] == "random"
     assert {c["generation_method"] for s in summaries[1:] for c in s["candidates"]} == {"bo:RANGE"}
-    hits = [r for r in state.extra["candidates"] if 1.0 <= r["properties"]["bandgap"] <= 1.2]
-    assert hits and hits[0]["iteration"] >= 1  # found by the model, not by the random start
+    hits = [r for r in state.candidates if 1.0 <= r.properties["bandgap"] <= 1.2]
+    assert hits and hits[0].iteration >= 1  # found by the model, not by the random start
     assert state.gp_hyperparameters["kernel"] == "matern52"
 
 
 def test_genetic_children_name_parents_that_were_evaluated_before():
     state, _ = _run({"algorithm": "genetic", "batch_size": 3, "max_iterations": 4, "seed": 2})
-    records = state.extra["candidates"]
-    order = {r["id"]: i for i, r in enumerate(records)}
-    children = [r for r in records if r["generation_method"].startswith("genetic:")]
-    assert children and all(r["parents"] for r in children)
+    records = state.candidates
+    order = {r.id: i for i, r in enumerate(records)}
+    children = [r for r in records if r.generation_method.startswith("genetic:")]
+    assert children and all(r.parents for r in children)
     for child in children:
-        assert all(
-            order[p] < order[child["id"]] and records[order[p]]["iteration"] < child["iteration"]
-            for p in child["parents"]
-        )
-        assert child["parameters"] is None and len(child["structure"]["symbols"]) == 8
-    methods = {m for r in children for m in r["generation_method"].removeprefix("genetic:").split("+")}
+        assert all(order[p] < order[child.id] and records[order[p]].iteration < child.iteration for p in child.parents)
+        assert child.parameters is None and len(child.structure["symbols"]) == 8
+    methods = {m for r in children for m in r.generation_method.removeprefix("genetic:").split("+")}
     assert methods <= {"crossover", "mutation:swap_element", "mutation:shift_atom", "mutation:change_lattice"}
     assert state.ga["kind"] == "structure_ga"
 
@@ -239,17 +246,17 @@ def test_multi_objective_campaign_grows_a_pareto_front():
     state, summaries = _run(config, objective)
     assert {c["generation_method"] for s in summaries[1:] for c in s["candidates"]} == {"bo:EHVI"}
     _, obj, cfg = cp.validate_campaign(group_iv_space(), objective, config)
-    front = cp.pareto_records(state.extra["candidates"], obj, cfg, state.extra["reference_point"])
-    Y = np.array([r["objectives"] for r in state.extra["candidates"]])
-    on_front = {state.extra["candidates"][i]["id"] for i in np.flatnonzero(pareto_mask(Y, ["max", "max"]))}
+    front = cp.pareto_records(state.candidates, obj, cfg, state.reference_point)
+    Y = np.array([r.objectives for r in state.candidates])
+    on_front = {state.candidates[i].id for i in np.flatnonzero(pareto_mask(Y, ["max", "max"]))}
     assert {m["id"] for m in front["members"]} == on_front
     trend = [s["best_so_far"] for s in summaries]
     assert all(b >= a - 1e-12 for a, b in zip(trend, trend[1:], strict=False)) and trend[-1] > trend[0]
     assert front["hypervolume"] == pytest.approx(trend[-1])
     # the reference point is fixed after the first iteration: the per-iteration figures and the trend agree
     assert cp.convergence_trend(state, obj, cfg) == pytest.approx(trend)
-    first = [r for r in state.extra["candidates"] if r["iteration"] == 0]
-    assert state.extra["reference_point"] == cp.reference_point(first, obj, cfg)
+    first = [r for r in state.candidates if r.iteration == 0]
+    assert state.reference_point == cp.reference_point(first, obj, cfg)
 
 
 # ---------------------------------------------------------------------------------------------- external answers
@@ -315,15 +322,15 @@ def test_analytic_alloy_model_has_the_expected_trends():
         alloy_properties(["Si", "Pb"], 40.0)
 
 
-def test_surrogate_bookkeeping_training_schedule_and_dft_budget():
-    """When the surrogate is (re)trained, and that the budget of a hybrid campaign counts DFT runs only."""
+def test_property_model_bookkeeping_training_schedule_and_dft_budget():
+    """When the property model is (re)trained, and that the budget of an ml_then_dft campaign counts DFT runs only."""
     config = {
         "algorithm": "active_learning",
-        "evaluation_method": "hybrid",
+        "evaluation_method": "ml_then_dft",
         "batch_size": 4,
         "budget": 6,
         "max_iterations": 10,
-        "surrogate": {
+        "property_model": {
             "min_labels": 4,
             "pool_size": 8,
             "dft_trigger": "fraction",
@@ -334,8 +341,8 @@ def test_surrogate_bookkeeping_training_schedule_and_dft_budget():
     }
     space, obj, cfg = cp.validate_campaign(group_iv_space(), "maximize_bandgap", config)
     state = cp.new_state(cfg)
-    assert cp.training_due(state, obj, cfg, has_model=False) is None  # no label yet
-    assert cp.hybrid_settings(state, cfg, 4) == {
+    assert cp.training_due(state, obj, cfg) is None  # no label yet
+    assert cp.ml_then_dft_settings(state, cfg, 4) == {
         "strategy": "uncertainty",
         "budget": 2,
         "uncertainty": "total",
@@ -343,20 +350,20 @@ def test_surrogate_bookkeeping_training_schedule_and_dft_budget():
     }
     # iteration 1: everything simulated (no model yet)
     proposal = proposers.propose(space, obj, cfg, state)
-    for record in state.extra["pending"]:  # the work chain's candidate nodes (training needs the structures)
-        record["uuid"] = record["id"]
-    props = {r["id"]: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
-    summary = cp.record_results(state, space, obj, cfg, props, {}, surrogate={})
+    for record in state.pending:  # the work chain's candidate nodes (training needs the structures)
+        record.uuid = record.id
+    props = {r.id: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
+    summary = cp.record_results(state, space, obj, cfg, props, {}, property_model={})
     assert summary["candidates_simulated"] == 4 and summary["budget_remaining"] == 2
-    assert cp.training_due(state, obj, cfg, has_model=False).startswith("first model")
+    assert cp.training_due(state, obj, cfg).startswith("first model")
     # iteration 2: a model, half the batch from ML
     pool, cells = proposers.generate_pool(space, cfg, state)
     assert len(pool) == len(cells) == 8 and all(not space.violations(c) for c in cells)
-    proposal = proposers.propose(space, obj, cfg, state, surrogate={"model": "m"})
-    for record in state.extra["pending"]:
-        record["uuid"] = record["id"]
-    ids = [r["id"] for r, _ in proposal["candidates"]]
-    props = {r["id"]: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
+    proposal = proposers.propose(space, obj, cfg, state, property_model={"model": "m"})
+    for record in state.pending:
+        record.uuid = record.id
+    ids = [r.id for r, _ in proposal["candidates"]]
+    props = {r.id: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
     about = {
         cid: {"source": "dft" if k < 2 else "ml", "prediction": 1.0, "uncertainty": 0.1} for k, cid in enumerate(ids)
     }
@@ -367,12 +374,49 @@ def test_surrogate_bookkeeping_training_schedule_and_dft_budget():
         cfg,
         props,
         {},
-        surrogate={"candidates": about, "model": "m_v1", "model_uuid": "u", "retrained": True, "training_labels": 4},
+        property_model={
+            "candidates": about,
+            "model": "m_v1",
+            "model_uuid": "u",
+            "retrained": True,
+            "training_labels": 4,
+        },
     )
     assert summary["candidates_simulated"] == 2 and summary["candidates_ml_predicted"] == 2
     assert summary["budget_used"] == 6 and summary["budget_remaining"] == 0
     assert summary["converged"] == "budget_exhausted" and summary["mean_uncertainty"] == pytest.approx(0.1)
-    assert cp.training_due(state, obj, cfg, has_model=True) == "2 new DFT labels"
+    assert cp.training_due(state, obj, cfg) == "2 new DFT labels"
     stats = cp.statistics(state, obj, cfg)
-    assert stats["budget_used"] == 6 and stats["surrogate"]["total_candidates_ml_predicted"] == 2
-    assert stats["surrogate"]["trainings"] == 1 and stats["surrogate"]["models"] == ["m_v1"]
+    assert stats["budget_used"] == 6 and stats["property_model"]["total_candidates_ml_predicted"] == 2
+    assert stats["property_model"]["trainings"] == 1 and stats["property_model"]["models"] == ["m_v1"]
+    plan = cp.training_plan(state, obj, cfg, current_name="m")
+    assert plan["reason"] == "2 new DFT labels" and plan["index"] == 2
+    assert sorted(plan["targets"]) == sorted(plan["structures"]) and len(plan["targets"]) == 6
+    assert plan["config"]["name"] == "m" and plan["config"]["epochs"] == 2 and plan["config"]["seed"] == 1
+
+
+def test_a_formula_dividing_by_zero_fails_that_candidate_only():
+    """A custom objective that divides by zero (or overflows) on one candidate marks it failed; the others count."""
+    objective = {"objective": "custom", "formula": "1 / (formation_energy - formation_energy) + bandgap"}
+    _, obj, _ = cp.validate_campaign(group_iv_space(), objective, {})
+    with pytest.raises(ValueError, match="ZeroDivisionError"):
+        obj.evaluate({"bandgap": 1.0, "formation_energy": 0.1})
+    overflow = cp.CampaignObjective.from_spec({"objective": "custom", "formula": "bandgap ** 1000"})
+    with pytest.raises(ValueError, match="OverflowError"):
+        overflow.evaluate({"bandgap": 1e10})
+    # in a campaign: the candidate on which the formula divides by zero fails, the others are ranked, and it goes on
+    objective = {"objective": "custom", "formula": "bandgap / (stability_score - 1)"}
+    space, obj, cfg = cp.validate_campaign(group_iv_space(), objective, {"algorithm": "random", "batch_size": 3})
+    state = cp.new_state(cfg)
+    for _ in range(2):
+        proposal = proposers.propose(space, obj, cfg, state)
+        props = {r.id: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
+        props[proposal["candidates"][0][0].id]["stability_score"] = 1.0
+        summary = cp.record_results(state, space, obj, cfg, props, {})
+        assert summary["failed"] == 1 and summary["candidates_evaluated"] == 3
+        assert summary["candidates"][-1]["status"] == "failed"  # ranked last
+        assert "ZeroDivisionError" in summary["candidates"][-1]["error"]
+    failed = [r for r in state.candidates if r.status == "failed"]
+    assert [r.id for r in failed] == ["i001c00", "i002c00"] and all(r.value is None for r in failed)
+    assert state.values[0] is None and all(v is not None for v in state.values[1:3])
+    assert state.converged is None and state.iteration == 2

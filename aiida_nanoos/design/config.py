@@ -1,0 +1,377 @@
+"""How a design campaign searches: :class:`CampaignConfig` (algorithm, batch, budget, stopping rules, the settings
+of each algorithm) and :class:`PropertyModelSettings` (the crystal-graph property model of ``config.property_model``),
+validated so that every ``ValueError`` names the offending field. Configurations using a name of the previous
+version (``surrogate``, evaluation method ``hybrid``) are refused with the new name."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiida_nanoos.design.convergence import ConvergenceCriteria
+
+#: Search algorithms a campaign knows; ``IMPLEMENTED_ALGORITHMS`` are the ones that can run today.
+ALGORITHMS = ("random", "genetic", "bayesian_optimization", "active_learning", "external")
+IMPLEMENTED_ALGORITHMS = ALGORITHMS
+#: How candidates are evaluated: every candidate with the named evaluator ('dft'), by the property model only
+#: ('ml_only'), or the model first and DFT on the uncertain ones ('ml_then_dft'); the last two need
+#: ``config.property_model``.
+EVALUATION_METHODS = ("dft", "ml_only", "ml_then_dft")
+IMPLEMENTED_EVALUATION_METHODS = EVALUATION_METHODS
+#: What needs the crystal-graph property model (``config.property_model``).
+PROPERTY_MODEL_ALGORITHMS = ("active_learning",)
+PROPERTY_MODEL_EVALUATION_METHODS = ("ml_only", "ml_then_dft")
+#: Which candidates of an ml_then_dft batch go to DFT: those whose sigma exceeds ``uncertainty_threshold`` (at most
+#: ``dft_fraction`` of the batch if given), or the ``dft_fraction`` most uncertain ones.
+DFT_TRIGGERS = ("uncertainty", "fraction")
+#: Acquisition strategies of the active-learning proposer (:mod:`.active_learning`).
+PROPERTY_MODEL_STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
+
+_GENETIC_KEYS = {
+    "representation",
+    "population_size",
+    "elite_fraction",
+    "crossover_probability",
+    "mutation_probability",
+    "mutation_types",
+    "mutation_scale",
+    "max_displacement",
+    "max_strain",
+}
+_EXTERNAL_KEYS = {
+    "url",
+    "api_key_env",
+    "api_key_header",
+    "api_key_prefix",
+    "timeout",
+    "context_window",
+    "max_response_bytes",
+}
+
+
+def _positive_int(value: Any, where: str, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 1:
+        raise ValueError(f"{where}: must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _number(value: Any, where: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: must be a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{where}: must lie in {bounds}, got {value!r}")
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------------- property model
+#: Names of the previous version a configuration may no longer use: old -> new.
+RENAMED = {"surrogate": "property_model", "hybrid": "ml_then_dft"}
+
+
+def renamed_config_keys(data: Mapping[str, Any]) -> str | None:
+    """The message refusing a configuration that uses a name of the previous version (None when there is none)."""
+    if "surrogate" in data:
+        return "config.surrogate: renamed; use config.property_model (same settings)"
+    if data.get("evaluation_method") == "hybrid":
+        return "config.evaluation_method: 'hybrid' was renamed; use 'ml_then_dft'"
+    return None
+
+
+#: Keys of ``config.property_model.training`` the campaign sets itself.
+_TRAINING_OWN_KEYS = ("target", "name", "version")
+
+
+@dataclass
+class PropertyModelSettings:
+    """The crystal-graph property model of a campaign (``config.property_model``).
+
+    ``model`` names a stored ``nanoos.model`` (``"cgcnn_bandgap"``, ``"cgcnn_bandgap_v2"``, or a name plus
+    ``version``). Without it the campaign trains its first model once ``min_labels`` DFT labels exist (proposing
+    randomly and evaluating with DFT until then); ``training`` (the settings of the ``nanoos.train_model`` CalcJob:
+    epochs, n_models, method, architecture, ...) is then required. With ``training`` set, the campaign retrains on
+    every DFT label so far every ``retrain_every`` iterations and/or once ``retrain_min_new_labels`` new labels
+    arrived (the new model gets the next version of ``name``, by default the model's name or ``cgcnn_<target>``).
+
+    Active learning scores ``pool_size`` random candidates of the space per iteration and picks the batch with
+    ``strategy`` (see :mod:`.active_learning`; ``exploration_weight`` weights sigma in ``greedy_uncertainty``).
+    Hybrid evaluation sends to DFT the candidates whose sigma exceeds ``uncertainty_threshold`` (``dft_trigger:
+    uncertainty``, at most ``dft_fraction`` of the batch if given) or the ``dft_fraction`` most uncertain ones
+    (``dft_trigger: fraction``); the others keep the model's value.
+    """
+
+    model: str | None = None
+    version: int | None = None
+    target: str | None = None
+    name: str | None = None
+    strategy: str = "greedy_uncertainty"
+    exploration_weight: float = 1.0
+    uncertainty_threshold: float | None = None
+    dft_fraction: float | None = None
+    dft_trigger: str = "uncertainty"
+    retrain_every: int | None = None
+    retrain_min_new_labels: int | None = None
+    min_labels: int = 8
+    pool_size: int = 64
+    uncertainty_method: str | None = None
+    n_samples: int = 30
+    training: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        where = "config.property_model"
+        if self.model is not None and (not isinstance(self.model, str) or not self.model):
+            raise ValueError(f"{where}.model: must be the name of a stored nanoos.model, got {self.model!r}")
+        self.version = _positive_int(self.version, f"{where}.version", allow_none=True)
+        for key in ("target", "name"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{where}.{key}: must be a non-empty string, got {value!r}")
+        if self.strategy not in PROPERTY_MODEL_STRATEGIES:
+            raise ValueError(
+                f"{where}.strategy: unknown strategy {self.strategy!r} (one of {list(PROPERTY_MODEL_STRATEGIES)})"
+            )
+        self.exploration_weight = _number(self.exploration_weight, f"{where}.exploration_weight", low=0.0)
+        if self.uncertainty_threshold is not None:
+            self.uncertainty_threshold = _number(self.uncertainty_threshold, f"{where}.uncertainty_threshold", low=0.0)
+        if self.dft_fraction is not None:
+            self.dft_fraction = _number(self.dft_fraction, f"{where}.dft_fraction", low=0.0, high=1.0)
+        if self.dft_trigger not in DFT_TRIGGERS:
+            raise ValueError(f"{where}.dft_trigger: must be one of {list(DFT_TRIGGERS)}, got {self.dft_trigger!r}")
+        self.retrain_every = _positive_int(self.retrain_every, f"{where}.retrain_every", allow_none=True)
+        self.retrain_min_new_labels = _positive_int(
+            self.retrain_min_new_labels, f"{where}.retrain_min_new_labels", allow_none=True
+        )
+        self.min_labels = _positive_int(self.min_labels, f"{where}.min_labels")
+        if self.min_labels < 4:
+            raise ValueError(f"{where}.min_labels: a model needs at least 4 labels to train, got {self.min_labels}")
+        self.pool_size = _positive_int(self.pool_size, f"{where}.pool_size")
+        if self.uncertainty_method not in (None, "ensemble", "mc_dropout"):
+            raise ValueError(f"{where}.uncertainty_method: 'ensemble' or 'mc_dropout', got {self.uncertainty_method!r}")
+        self.n_samples = _positive_int(self.n_samples, f"{where}.n_samples")
+        if self.n_samples < 2:
+            raise ValueError(f"{where}.n_samples: at least 2 passes, got {self.n_samples}")
+        if self.training is not None:
+            if not isinstance(self.training, Mapping):
+                raise ValueError(f"{where}.training: must be a mapping of training settings")
+            self.training = dict(self.training)
+            own = sorted(set(self.training) & set(_TRAINING_OWN_KEYS))
+            if own:
+                raise ValueError(f"{where}.training: {own} are set by the campaign (use property_model.target / name)")
+            self.training_config("placeholder")  # validates with the trainer's own checks
+        elif self.retrain_every is not None or self.retrain_min_new_labels is not None:
+            raise ValueError(f"{where}.retrain_every: retraining needs training settings (property_model.training)")
+
+    @property
+    def trains(self) -> bool:
+        return self.training is not None
+
+    def training_config(self, target: str, name: str | None = None, seed: int | None = None) -> dict[str, Any]:
+        """The ``config`` of a ``nanoos.train_model`` CalcJob (validated by the trainer's own parser)."""
+        from aiida_nanoos.models.training import parse_model_config
+
+        config = {**(self.training or {}), "target": target}
+        if name is not None:
+            config["name"] = name
+        if seed is not None and "seed" not in (self.training or {}):
+            config["seed"] = int(seed)
+        try:
+            parse_model_config(config)
+        except ValueError as exc:
+            message = str(exc).replace("config.", "", 1) if str(exc).startswith("config.") else str(exc)
+            raise ValueError(f"config.property_model.training: {message}") from exc
+        return config
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PropertyModelSettings:
+        data = dict(data)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(
+                f"config.property_model: unknown keys {unknown} (allowed {sorted(cls.__dataclass_fields__)})"
+            )
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+@dataclass
+class CampaignConfig:
+    """How a campaign searches: the algorithm, the batch per iteration, the budget and the stopping rules.
+
+    ``budget`` counts evaluations (DFT runs) over the whole campaign; ``patience`` / ``min_improvement`` stop it
+    when the best value has not improved enough for that many iterations; ``target`` stops it once the best
+    value reaches it. ``candidate_pool`` > 0 makes BO and random search pick from that many random points per
+    iteration instead of optimising over the continuous space. ``bo``, ``genetic`` and ``external`` hold the
+    settings of those algorithms (see :class:`~aiida_nanoos.design.bo.BOSettings`, :mod:`.search`,
+    :mod:`.external_proposer`).
+    """
+
+    algorithm: str = "bayesian_optimization"
+    batch_size: int = 4
+    evaluation_method: str = "dft"
+    budget: int | None = None
+    max_iterations: int = 10
+    patience: int | None = None
+    min_improvement: float = 0.0
+    target: float | None = None
+    seed: int = 0
+    top_n: int = 5
+    candidate_pool: int = 0
+    reference_point: list[float] | None = None
+    bo: dict[str, Any] = field(default_factory=dict)
+    genetic: dict[str, Any] = field(default_factory=dict)
+    external: dict[str, Any] = field(default_factory=dict)
+    property_model: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"config.algorithm: unknown algorithm {self.algorithm!r} (one of {list(ALGORITHMS)})")
+        if self.evaluation_method not in EVALUATION_METHODS:
+            raise ValueError(
+                f"config.evaluation_method: unknown {self.evaluation_method!r} (one of {list(EVALUATION_METHODS)})"
+            )
+        self.batch_size = _positive_int(self.batch_size, "config.batch_size")
+        self.budget = _positive_int(self.budget, "config.budget", allow_none=True)
+        self.max_iterations = _positive_int(self.max_iterations, "config.max_iterations")
+        self.patience = _positive_int(self.patience, "config.patience", allow_none=True)
+        self.top_n = _positive_int(self.top_n, "config.top_n")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"config.seed: must be a non-negative integer, got {self.seed!r}")
+        if isinstance(self.candidate_pool, bool) or not isinstance(self.candidate_pool, int) or self.candidate_pool < 0:
+            raise ValueError(f"config.candidate_pool: must be a non-negative integer, got {self.candidate_pool!r}")
+        try:
+            self.min_improvement = float(self.min_improvement)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config.min_improvement: must be a number, got {self.min_improvement!r}") from exc
+        if not math.isfinite(self.min_improvement) or self.min_improvement < 0:
+            raise ValueError(f"config.min_improvement: must be >= 0, got {self.min_improvement}")
+        if self.target is not None and (isinstance(self.target, bool) or not isinstance(self.target, int | float)):
+            raise ValueError(f"config.target: must be a number, got {self.target!r}")
+        if self.budget is not None and self.budget < self.batch_size and self.evaluation_method == "dft":
+            raise ValueError(f"config.budget: {self.budget} evaluations is less than one batch ({self.batch_size})")
+        for name in ("bo", "genetic", "external"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise ValueError(f"config.{name}: must be a mapping of settings")
+            setattr(self, name, dict(getattr(self, name)))
+        self.bo_settings()  # validates
+        unknown = sorted(set(self.genetic) - _GENETIC_KEYS)
+        if unknown:
+            raise ValueError(f"config.genetic: unknown keys {unknown} (allowed {sorted(_GENETIC_KEYS)})")
+        if self.genetic.get("representation", "auto") not in ("auto", "parameters", "structure"):
+            raise ValueError(
+                "config.genetic.representation: must be 'auto', 'parameters' or 'structure', "
+                f"got {self.genetic['representation']!r}"
+            )
+        unknown = sorted(set(self.external) - _EXTERNAL_KEYS)
+        if unknown:
+            raise ValueError(f"config.external: unknown keys {unknown} (allowed {sorted(_EXTERNAL_KEYS)})")
+        if self.algorithm == "external":
+            from aiida_nanoos.design.proposers.external import ExternalSettings
+
+            ExternalSettings.from_dict(self.external)  # validates URL scheme, timeout, ...
+        if self.uses_property_model:
+            if self.property_model is None:
+                used = self.algorithm if self.algorithm in PROPERTY_MODEL_ALGORITHMS else self.evaluation_method
+                raise ValueError(
+                    f"config.property_model: {used!r} needs a property model: an existing model "
+                    "(property_model.model) and/or training settings (property_model.training)"
+                )
+            if not isinstance(self.property_model, Mapping):
+                raise ValueError("config.property_model: must be a mapping of settings")
+            self.property_model = dict(self.property_model)
+            self.property_model_settings()  # validates
+        elif self.property_model is not None:
+            raise ValueError(
+                "config.property_model: only used by algorithm 'active_learning' or evaluation_method 'ml_only' / "
+                "'ml_then_dft'"
+            )
+
+    @property
+    def uses_property_model(self) -> bool:
+        return (
+            self.algorithm in PROPERTY_MODEL_ALGORITHMS or self.evaluation_method in PROPERTY_MODEL_EVALUATION_METHODS
+        )
+
+    def property_model_settings(self) -> PropertyModelSettings | None:
+        """The validated :class:`PropertyModelSettings` (None when the campaign uses no property model)."""
+        if not self.uses_property_model or self.property_model is None:
+            return None
+        settings = PropertyModelSettings.from_dict(self.property_model)
+        if (
+            self.evaluation_method in PROPERTY_MODEL_EVALUATION_METHODS
+            and settings.model is None
+            and not settings.trains
+        ):
+            raise ValueError(
+                f"config.property_model: evaluation_method {self.evaluation_method!r} needs a model "
+                "(property_model.model) or training settings (property_model.training)"
+            )
+        if self.algorithm in PROPERTY_MODEL_ALGORITHMS and settings.model is None and not settings.trains:
+            raise ValueError(
+                "config.property_model: algorithm 'active_learning' needs a model (property_model.model) or training "
+                "settings (property_model.training)"
+            )
+        if self.algorithm in PROPERTY_MODEL_ALGORITHMS and settings.pool_size < self.batch_size:
+            raise ValueError(
+                f"config.property_model.pool_size: {settings.pool_size} is smaller than the batch ({self.batch_size})"
+            )
+        if self.evaluation_method == "ml_then_dft":
+            if settings.dft_trigger == "uncertainty" and settings.uncertainty_threshold is None:
+                raise ValueError("config.property_model.uncertainty_threshold: required by dft_trigger 'uncertainty'")
+            if settings.dft_trigger == "fraction" and settings.dft_fraction is None:
+                raise ValueError("config.property_model.dft_fraction: required by dft_trigger 'fraction'")
+        return settings
+
+    def bo_settings(self, target_range: tuple[float, float] | None = None) -> Any:
+        """The :class:`~aiida_nanoos.design.bo.BOSettings` of this campaign (batch size from the campaign)."""
+        from aiida_nanoos.design.bo import BOSettings
+
+        data = dict(self.bo)
+        data["batch_size"] = self.batch_size
+        if data.get("acquisition") is None:
+            data["acquisition"] = "RANGE" if target_range is not None else "UCB"
+        if str(data["acquisition"]).upper() == "RANGE":
+            if data.get("target_range") is None and target_range:
+                data["target_range"] = tuple(target_range)
+            # a believer's fantasy inside the window makes its neighbours *more* likely to be in it, and a batch piles
+            # into one spot; a liar (the worst value seen) pushes the batch apart
+            data.setdefault("batch_strategy", "constant_liar")
+        if data.get("target_range") is not None:
+            data["target_range"] = tuple(data["target_range"])
+        for key in ("constraint_bounds", "batch_size"):
+            if key in self.bo:
+                raise ValueError(f"config.bo.{key}: set by the campaign (use config.batch_size / constraints)")
+        try:
+            return BOSettings.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config.bo: {exc}") from exc
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> CampaignConfig:
+        data = dict(data or {})
+        refused = renamed_config_keys(data)
+        if refused:
+            raise ValueError(refused)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"config: unknown keys {unknown} (allowed {sorted(cls.__dataclass_fields__)})")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def criteria(self, maximize: bool) -> ConvergenceCriteria:
+        return ConvergenceCriteria(
+            maximize=maximize,
+            target=self.target,
+            budget=self.budget,
+            max_iterations=self.max_iterations,
+            patience=self.patience,
+            min_improvement=self.min_improvement,
+        )
