@@ -39,7 +39,7 @@ def provenance_benchmark(
     )
     from aiida_nanoos.data.model import ModelData
     from aiida_nanoos.data.structure_batch import StructureBatchData
-    from aiida_nanoos.functions.surrogate import predict_with_uncertainty
+    from aiida_nanoos.functions.property_model import predict_with_uncertainty
     from aiida_nanoos.models.cgcnn import CrystalGraphModel
 
     if threads:

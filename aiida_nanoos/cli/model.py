@@ -223,7 +223,7 @@ def model_predict(
     from aiida import orm
 
     from aiida_nanoos.data.structure_batch import StructureBatchData
-    from aiida_nanoos.functions.surrogate import predict_with_uncertainty, select_for_simulation
+    from aiida_nanoos.functions.property_model import predict_with_uncertainty, select_for_simulation
 
     node = _load(identifier)
     structures, labels = read_candidates(list(files))
