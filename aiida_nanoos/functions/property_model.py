@@ -238,7 +238,7 @@ def _validate_select(inputs: dict, _) -> str | None:
 
 @calcfunction
 def select_for_simulation(prediction: orm.ArrayData, settings: orm.Dict | None = None) -> orm.Dict:
-    """Which candidates of a prediction deserve a simulation (wraps :func:`aiida_nanoos.acquisition.selection.select_for_simulation`).
+    """Which candidates of a prediction deserve a simulation (:func:`acquisition.selection.select_for_simulation`).
 
     Settings: the :class:`ActiveLearningConfig` fields (``strategy``, ``budget``, ``min_uncertainty``,
     ``exploration_weight``, ``target_value``, ``direction``, ``xi``, ``diversity_pool_factor``,
