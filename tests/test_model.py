@@ -14,7 +14,7 @@ from aiida.engine import run_get_node
 from aiida_nanoos.benchmarks.surrogate_harness import generate_perovskite_candidates
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.data.structure_batch import StructureBatchData
-from aiida_nanoos.functions.surrogate import predict_with_uncertainty, select_for_simulation
+from aiida_nanoos.functions.property_model import predict_with_uncertainty, select_for_simulation
 
 #: A network small enough to train in a second or two on a few dozen cells.
 TINY_ARCHITECTURE = {"hidden": 16, "n_conv": 2, "head_hidden": 16, "dropout": 0.1, "bond_ratio_bins": 4}
@@ -218,6 +218,34 @@ def test_predict_then_select_diverse(stored_model):
     )
     chosen = select_for_simulation(prediction, orm.Dict({"strategy": "diverse_uncertainty", "budget": 3}))
     assert len(chosen["selected_labels"]) == 3 and len(set(chosen["selected_labels"])) == 3
+
+
+def _spread(points: np.ndarray) -> float:
+    """Smallest distance between two of the points."""
+    return float(min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :]))
+
+
+def test_diverse_uncertainty_spreads_a_batch_that_uncertainty_clusters():
+    # the four most uncertain candidates sit in one tight cluster; slightly less uncertain ones lie far apart
+    rng = np.random.default_rng(0)
+    cluster = rng.normal(0.0, 0.01, (4, 3))
+    spread_out = np.array([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0], [-5.0, 0, 0], [0, -5.0, 0], [0, 0, -5.0]])
+    embeddings = np.vstack([cluster, spread_out])
+    uncertainty = np.array([0.90, 0.89, 0.88, 0.87, 0.80, 0.79, 0.78, 0.77, 0.76, 0.75])
+    prediction = orm.ArrayData()
+    prediction.set_array("labels", np.array([f"c{i}" for i in range(10)]))
+    prediction.set_array("prediction", np.zeros(10))
+    prediction.set_array("uncertainty", uncertainty)
+    prediction.set_array("embeddings", embeddings)
+    picks = {}
+    for strategy in ("uncertainty", "diverse_uncertainty"):
+        result = select_for_simulation(prediction, orm.Dict({"strategy": strategy, "budget": 3}))
+        picks[strategy] = [int(label[1:]) for label in result["selected_labels"]]
+    assert picks["uncertainty"] == [0, 1, 2]  # the cluster
+    assert picks["diverse_uncertainty"][0] == 0  # starts from the most uncertain candidate
+    assert set(picks["diverse_uncertainty"]) <= set(range(9))  # within the 3 * budget most uncertain
+    assert len(set(picks["diverse_uncertainty"]) & {0, 1, 2, 3}) == 1  # one pick from the cluster only
+    assert _spread(embeddings[picks["diverse_uncertainty"]]) > 100 * _spread(embeddings[picks["uncertainty"]])
 
 
 # ------------------------------------------------------------------------------------------------ training CalcJob

@@ -134,3 +134,63 @@ def test_bad_input_refused():
         select_for_simulation([1.0, 2.0], [0.1], ActiveLearningConfig())
     with pytest.raises(ValueError, match="non-negative"):
         select_for_simulation([1.0], [-0.1], ActiveLearningConfig())
+
+
+# ---------------------------------------------------------------------------- one acquisition implementation
+def test_selection_scores_are_the_shared_acquisitions():
+    from aiida_nanoos.acquisition import analytic
+
+    rng = np.random.default_rng(4)
+    mean, sigma = rng.normal(0.0, 1.0, 50), rng.uniform(0.0, 0.5, 50)
+    sigma[:3] = 0.0  # certain candidates too
+    for direction in ("min", "max"):
+        config = ActiveLearningConfig("greedy_uncertainty", budget=7, exploration_weight=1.7, direction=direction)
+        scores = acquisition_scores(mean, sigma, config)
+        shared = analytic.acquisition_scores("UCB", mean, sigma, beta=1.7, maximize=direction == "max")
+        np.testing.assert_array_equal(scores, shared)  # UCB for max, -LCB for min
+        picks = select_for_simulation(mean, sigma, config).indices
+        assert picks == np.argsort(-shared, kind="stable")[:7].tolist()
+        config = ActiveLearningConfig("expected_improvement", budget=7, direction=direction, xi=0.05)
+        ei = analytic.expected_improvement(mean, sigma, 0.3, maximize=direction == "max", xi=0.05)
+        np.testing.assert_array_equal(acquisition_scores(mean, sigma, config, best_observed=0.3), ei)
+        np.testing.assert_array_equal(expected_improvement(mean, sigma, 0.3, direction, 0.05), ei)
+        picks = select_for_simulation(mean, sigma, config, best_observed=0.3).indices
+        assert picks == np.argsort(-ei, kind="stable")[:7].tolist()
+    # with a target value, greedy_uncertainty is UCB of minus the distance to the target
+    config = ActiveLearningConfig("greedy_uncertainty", target_value=0.5, exploration_weight=2.0)
+    np.testing.assert_array_equal(
+        acquisition_scores(mean, sigma, config), analytic.upper_confidence_bound(-np.abs(mean - 0.5), sigma, 2.0)
+    )
+
+
+def test_diverse_uncertainty_is_the_shared_diverse_batch():
+    from aiida_nanoos.acquisition.batch import diverse_batch
+
+    rng = np.random.default_rng(5)
+    sigma, embeddings = rng.uniform(0.1, 1.0, 40), rng.normal(size=(40, 3))
+    labelled = rng.normal(size=(4, 3))
+    config = ActiveLearningConfig("diverse_uncertainty", budget=5, diversity_pool_factor=3)
+    result = select_for_simulation(
+        np.zeros(40),
+        sigma,
+        config,
+        embeddings=embeddings,
+        labelled_embeddings=labelled,
+        exclude=[int(np.argmax(sigma))],
+    )
+    eligible = np.ones(40, bool)
+    eligible[int(np.argmax(sigma))] = False
+    picks, _, pool = diverse_batch(sigma, embeddings, 5, eligible=eligible, pool_factor=3, labelled_embeddings=labelled)
+    assert result.indices == picks and pool == 15
+    assert all(f"within the {pool} most uncertain" in reason for reason in result.reasons)
+
+
+def test_selection_takes_a_model_posterior():
+    from aiida_nanoos.acquisition.selection import posterior_acquisition
+    from aiida_nanoos.models.posterior import Posterior
+
+    config = ActiveLearningConfig("greedy_uncertainty", direction="max")
+    posterior = Posterior(PREDICTION, UNCERTAINTY)
+    np.testing.assert_array_equal(
+        posterior_acquisition(posterior, config), acquisition_scores(PREDICTION, UNCERTAINTY, config)
+    )

@@ -3,6 +3,8 @@ its predictions are invariant, it survives a save/load round trip, and it refuse
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -68,10 +70,45 @@ def test_uncertainty_positive_and_larger_out_of_distribution(data, model):
         assert np.all(inside.uncertainty > 0)
         assert inside.predictions_raw.shape == ((3 if method == "ensemble" else 20), len(structures))
         assert np.mean(outside.uncertainty) > 1.5 * np.mean(inside.uncertainty), method
-        assert np.all((inside.model_agreement >= 0) & (inside.model_agreement <= 1))
         assert np.mean(outside.model_agreement) < np.mean(inside.model_agreement)
         payload = inside.to_dict()
         assert len(payload["prediction"]) == len(structures) and payload["method"] == method
+
+
+def test_model_agreement_is_high_where_members_agree_and_low_where_they_disagree(data, model):
+    structures = data[2][:20]
+    # identical members: every sample equals the consensus, agreement 1 everywhere
+    clones = copy.deepcopy(model)
+    clones.members = [copy.deepcopy(model.members[0]) for _ in range(3)]
+    agreeing = clones.predict_with_uncertainty(structures, method="ensemble")
+    np.testing.assert_allclose(agreeing.epistemic_uncertainty, 0.0, atol=1e-6)
+    np.testing.assert_array_equal(agreeing.model_agreement, 1.0)
+    # trained members scatter: a tolerance far below their spread leaves (almost) no sample agreeing
+    strict = copy.deepcopy(model)
+    result = strict.predict_with_uncertainty(structures, method="ensemble")
+    strict.validation_mae = 1e-3 * float(np.min(result.epistemic_uncertainty))
+    disagreeing = strict.predict_with_uncertainty(structures, method="ensemble")
+    assert np.all(disagreeing.model_agreement <= 1 / 3)
+    assert np.mean(disagreeing.model_agreement) < 0.1
+    # and with the model's own tolerance (its validation MAE) agreement falls as the member spread grows
+    order = np.argsort(result.epistemic_uncertainty)
+    assert np.mean(result.model_agreement[order[:5]]) >= np.mean(result.model_agreement[order[-5:]])
+
+
+def test_posterior_of_the_network_is_its_uncertain_prediction(data, model):
+    structures = data[2][:10]
+    result = model.predict_with_uncertainty(structures, method="mc_dropout", n_samples=8, seed=3)
+    posterior = model.posterior(structures, method="mc_dropout", n_samples=8, seed=3, embeddings=True)
+    np.testing.assert_array_equal(posterior.mean, result.prediction)
+    np.testing.assert_array_equal(posterior.std, result.uncertainty)
+    np.testing.assert_array_equal(posterior.samples, result.predictions_raw)
+    assert posterior.samples.shape == (8, 10) and posterior.n_samples == 8
+    np.testing.assert_allclose(posterior.samples.mean(axis=0), posterior.mean)
+    np.testing.assert_array_equal(posterior.embeddings, model.embed(structures))
+    epistemic = model.posterior(structures, method="ensemble", uncertainty="epistemic")
+    np.testing.assert_allclose(epistemic.std, epistemic.samples.std(axis=0, ddof=1))
+    with pytest.raises(ValueError, match="uncertainty"):
+        model.posterior(structures, uncertainty="aleatoric")
 
 
 def test_calibration_factor_fitted_on_validation(model):
