@@ -22,8 +22,21 @@ pytest_plugins = ["aiida.tools.pytest_fixtures"]
 SLOW_FIXTURES = frozenset(
     {"nanoos_resources", "label_builder", "si8_training_set", "si_snap_training", "si_snap", "daemon", "daemon_profile"}
 )
-#: Tests that are slow without such a fixture (training networks, fitting Ta, whole benchmark runs), by module.
-SLOW_MODULES: frozenset[str] = frozenset()
+#: Modules slow without such a fixture (measured with ``--durations``): services and profiles from scratch, pw.x for
+#: pseudopotential checks, network training, campaigns that train a model, daemon start/stop.
+SLOW_MODULES = frozenset(
+    {
+        "tests/test_setup.py",
+        "tests/test_pseudos.py",
+        "tests/test_potential_mace.py",
+        "tests/test_campaign_daemon.py",
+        "tests/test_campaign_dft.py",
+        "tests/test_campaign_surrogate.py",
+        "tests/test_model.py",
+        "tests/test_cli_model.py",
+        "tests/core/models/test_cgcnn.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(config, items):
