@@ -10,6 +10,8 @@ import json
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command("al-pool")
 @click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Pool CSV.")
@@ -31,15 +33,9 @@ import click
 @click.option("--max-fraction", default=0.5, show_default=True, help="Stop a run after labelling this pool fraction.")
 @click.option("--members", default=3, show_default=True, help="Ensemble members of the surrogate.")
 @click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--threads",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Torch threads (more than 1 was 6-10x slower per step on a shared 2-core machine).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@options.torch_threads
+@options.json_output
+@options.quiet
 def command(
     csv_path: str,
     target: str,

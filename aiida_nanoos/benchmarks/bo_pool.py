@@ -9,6 +9,8 @@ import json
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command("bo-pool")
 @click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Data set.")
@@ -24,8 +26,8 @@ import click
     help="Re-optimise GP hyper-parameters when the data grew by this fraction since the last time.",
 )
 @click.option("--max-evaluations", type=int, default=None, help="Cap on evaluations per run (default: the pool).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@options.json_output
+@options.quiet
 def command(
     csv_path: str,
     objective: str,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from aiida_nanoos.benchmarks import options
 from aiida_nanoos.models.calibration import RECALIBRATION_METHODS
 
 
@@ -35,15 +36,9 @@ from aiida_nanoos.models.calibration import RECALIBRATION_METHODS
     help="How sigma is recalibrated on the validation split (auto: identity, scale or scale + floor, whichever "
     "is best on held-out folds of the validation errors).",
 )
-@click.option(
-    "--threads",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Torch threads (more than 1 was 6-10x slower per step on a shared 2-core machine).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@options.torch_threads
+@options.json_output
+@options.quiet
 def command(
     train_csv: str,
     test_csv: str | None,

@@ -16,6 +16,8 @@ from typing import Any
 import click
 import numpy as np
 
+from aiida_nanoos.benchmarks import options
+
 
 def measure(n_obs: int, n_candidates: int, dims: int, repeats: int, seed: int) -> dict[str, Any]:
     """Fresh model each repeat (no warm start), so every timing includes the full hyper-parameter optimisation."""
@@ -73,7 +75,7 @@ def measure(n_obs: int, n_candidates: int, dims: int, repeats: int, seed: int) -
 @click.option("--dims", default=6, show_default=True, help="Input dimensions.")
 @click.option("--repeats", default=3, show_default=True, help="Timed repeats after one cold run.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
+@options.json_output
 def command(n_obs: int, n_candidates: int, dims: int, repeats: int, seed: int, as_json: bool) -> None:
     """Latency of one GP fit + acquisition over a candidate pool, on one core."""
     result = measure(n_obs, n_candidates, dims, repeats, seed)

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 def provenance_benchmark(
     n: int,
@@ -124,20 +126,14 @@ def format_provenance(result: dict[str, Any]) -> str:
     help="Members of the random-weight ensemble (3, as trained by the gnn benchmark).",
 )
 @click.option("--samples", default=50, show_default=True, help="MC-dropout passes.")
-@click.option(
-    "--threads",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Torch threads (more than 1 was 6-10x slower per step on a shared 2-core machine).",
-)
+@options.torch_threads
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--provenance",
     is_flag=True,
     help="Run the predict_with_uncertainty calcfunction on the loaded profile (nodes stored) instead of the pure core.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
+@options.json_output
 def command(
     n_candidates: int,
     model_dir: str | None,

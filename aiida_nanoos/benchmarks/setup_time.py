@@ -12,9 +12,11 @@ from pathlib import Path
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@options.json_output
 def command(as_json: bool) -> None:
     """Run setup twice in a throw-away AIIDA_PATH and print both wall times."""
     executable = str(Path(sys.executable).parent / "aiida-nanoos")
