@@ -57,15 +57,15 @@ def si8_training_set(label_builder, nanoos_resources):
 
 @pytest.fixture
 def si_snap_training(si8_training_set, nanoos_resources):
-    """A ``nanoos.train`` CalcJob (run here) fitting :data:`SNAP_CONFIG` to the Si8 frames."""
+    """A ``nanoos.potential.train`` CalcJob (run here) fitting :data:`SNAP_CONFIG` to the Si8 frames."""
     from aiida import orm
     from aiida.engine import run_get_node
 
-    from aiida_nanoos.calculations.train import TrainCalculation
+    from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
 
     if (cached := _cached("train")) is not None:
         return cached
-    builder = TrainCalculation.get_builder()
+    builder = PotentialTrainingCalculation.get_builder()
     builder.code = orm.load_code("nanoos-train@localhost")
     builder.training_set = si8_training_set
     builder.config = orm.Dict(SNAP_CONFIG)

@@ -1,4 +1,4 @@
-"""``nanoos.potential`` and ``nanoos.train``: real SNAP fits to real pw.x Si frames, validation, provenance, CLI."""
+"""``nanoos.potential`` and ``nanoos.potential.train``: real SNAP fits to real pw.x Si frames, validation, provenance, CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiida.engine import run_get_node
 from ase.build import bulk
 from click.testing import CliRunner
 
-from aiida_nanoos.calculations.train import TrainCalculation
+from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.functions.potential import validate_potential
 from aiida_nanoos.functions.training_set import split_training_set
@@ -58,7 +58,7 @@ def test_training_calculations_are_a_provenance_query(si_snap, si8_training_set)
 
 def test_validation_on_held_out_frames_records_the_verdict(si8_training_set, nanoos_resources):
     split = split_training_set(si8_training_set, orm.Float(0.25), orm.Int(5))
-    builder = TrainCalculation.get_builder()
+    builder = PotentialTrainingCalculation.get_builder()
     builder.code = orm.load_code("nanoos-train@localhost")
     builder.training_set = split["train"]
     builder.config = orm.Dict({"descriptor_type": "SNAP", "snap": {"twojmax": 4}, "name": "si-held-out"})
@@ -101,7 +101,7 @@ def test_validation_on_held_out_frames_records_the_verdict(si8_training_set, nan
     ],
 )
 def test_bad_training_config_is_refused_at_the_spec(si8_training_set, config, field):
-    builder = TrainCalculation.get_builder()
+    builder = PotentialTrainingCalculation.get_builder()
     builder.code = orm.load_code("nanoos-train@localhost")
     builder.training_set = si8_training_set
     before = orm.QueryBuilder().append(orm.ProcessNode).count()
@@ -120,9 +120,9 @@ def test_failing_training_script_gives_an_exit_code(si8_training_set, nanoos_res
         computer=nanoos_resources["pw"].computer,
         filepath_executable=str(script),
         label=f"crashing-train-{tmp_path.name}",
-        default_calc_job_plugin="nanoos.train",
+        default_calc_job_plugin="nanoos.potential.train",
     ).store()
-    builder = TrainCalculation.get_builder()
+    builder = PotentialTrainingCalculation.get_builder()
     builder.code = code
     builder.training_set = si8_training_set
     _, node = run_get_node(builder)

@@ -1,4 +1,4 @@
-"""MACE (optional ``[mace]`` extra): trained by the same ``nanoos.train`` CalcJob, validated, run with ASE MD."""
+"""MACE (optional ``[mace]`` extra): trained by the same ``nanoos.potential.train`` CalcJob, validated, run with ASE MD."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ pytestmark = pytest.mark.skipif(
 
 def test_mace_training_prediction_and_ase_md(si8_training_set, nanoos_resources):
     from aiida_nanoos.calculations.md import MdCalculation, md_parameters
-    from aiida_nanoos.calculations.train import TrainCalculation
+    from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
     from aiida_nanoos.functions.potential import run_ase_md, validate_potential
     from aiida_nanoos.functions.training_set import split_training_set
 
     split = split_training_set(si8_training_set, orm.Float(0.25), orm.Int(5))
-    builder = TrainCalculation.get_builder()
+    builder = PotentialTrainingCalculation.get_builder()
     builder.code = orm.load_code("nanoos-train@localhost")
     builder.training_set = split["train"]
     builder.config = orm.Dict(

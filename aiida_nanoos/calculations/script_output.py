@@ -1,49 +1,47 @@
-"""What the parsers of the training scripts (``nanoos-train``, ``nanoos-train-model``) share: reading the reason a
-script gave on stderr (``<script>: invalid config: ...`` / ``<script>: training failed: ...``) into an exit code."""
+"""What the parsers of the training scripts (``nanoos-train``, ``nanoos-train-model``) share: the exit codes declared
+once in :mod:`aiida_nanoos.scripts.common` (300-340) and reading the reason a script gave on stderr into one."""
 
 from __future__ import annotations
 
 from aiida.engine import ExitCode
 from aiida.parsers import Parser
 
+from aiida_nanoos.scripts.common import (
+    FAILURES,
+    NO_RETRIEVED_FOLDER,
+    NON_FINITE_ERRORS,
+    OUTPUT_MISSING,
+    read_failure,
+)
+
 
 def define_training_exit_codes(spec, script: str, outputs: str, unusable: str) -> None:
-    """The exit codes :func:`training_script_failure` returns (300-330), and 340 for a fit with non-finite errors."""
-    spec.exit_code(
-        300, "ERROR_NO_RETRIEVED_FOLDER", message="The retrieved folder could not be accessed.", invalidates_cache=True
-    )
-    spec.exit_code(
-        310, "ERROR_INVALID_CONFIG", message=f"{script} refused the config: {{message}}", invalidates_cache=True
-    )
-    spec.exit_code(320, "ERROR_TRAINING_FAILED", message=f"{script} failed: {{message}}", invalidates_cache=True)
-    spec.exit_code(
-        330, "ERROR_OUTPUT_MISSING", message=f"{script} wrote no {outputs} ({{message}}).", invalidates_cache=True
-    )
-    spec.exit_code(340, "ERROR_NON_FINITE_ERRORS", message=unusable)
+    """The exit codes of :data:`aiida_nanoos.scripts.common.FAILURES` (300-340), messages naming ``script``."""
+    for failure in FAILURES:
+        if failure is NON_FINITE_ERRORS:
+            message = unusable
+        else:
+            message = failure.message.format(script=script, outputs=outputs, message="{message}")
+        spec.exit_code(failure.exit_status, failure.label, message=message, invalidates_cache=failure.invalidates_cache)
 
 
 def training_script_failure(parser: Parser, script: str, output_folder: str, metrics_filename: str) -> ExitCode | None:
     """The exit code of a run that refused its config, failed or wrote no ``metrics_filename``; None if it is there.
 
-    The parser's CalcJob must define ``ERROR_NO_RETRIEVED_FOLDER``, ``ERROR_INVALID_CONFIG``, ``ERROR_TRAINING_FAILED``
-    and ``ERROR_OUTPUT_MISSING`` (the last three with a ``{message}``).
+    The parser's CalcJob must define its exit codes with :func:`define_training_exit_codes`.
     """
     try:
         retrieved = parser.retrieved
     except Exception:  # noqa: BLE001
-        return parser.exit_codes.ERROR_NO_RETRIEVED_FOLDER
+        return parser.exit_codes(NO_RETRIEVED_FOLDER.exit_status)
     stderr_name = parser.node.get_option("scheduler_stderr")
     names = retrieved.base.repository.list_object_names()
     stderr = retrieved.base.repository.get_object_content(stderr_name) if stderr_name in names else ""
-    prefix = f"{script}:"
-    message = next(
-        (line.split(":", 2)[-1].strip() for line in reversed(stderr.splitlines()) if line.startswith(prefix)), ""
-    )
-    if f"{prefix} invalid config" in stderr:
-        return parser.exit_codes.ERROR_INVALID_CONFIG.format(message=message)
-    if f"{prefix} training failed" in stderr:
-        return parser.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
+    reported = read_failure(script, stderr)
+    if reported is not None:
+        failure, message = reported
+        return parser.exit_codes(failure.exit_status).format(message=message)
     if output_folder not in names or metrics_filename not in retrieved.base.repository.list_object_names(output_folder):
         tail = " | ".join(stderr.strip().splitlines()[-3:]) or "no stderr"
-        return parser.exit_codes.ERROR_OUTPUT_MISSING.format(message=tail)
+        return parser.exit_codes(OUTPUT_MISSING.exit_status).format(message=tail)
     return None

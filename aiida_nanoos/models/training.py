@@ -1,7 +1,7 @@
 """Train a crystal-graph property surrogate from a CSV: the work of the ``nanoos-train-model`` script (no AiiDA).
 
-The script runs wherever the ``nanoos.train_model`` CalcJob runs (this workstation or an HPC node with only the
-package installed), so it reads and writes plain files:
+The script (:mod:`aiida_nanoos.scripts.train_model`) runs wherever the ``nanoos.model.train`` CalcJob runs (this
+workstation or an HPC node with only the package installed), so it reads and writes plain files:
 
 * input: a CSV with a ``cif`` column (one structure per row) and a target column, and ``config.json`` (see
   :func:`parse_model_config`);
@@ -18,12 +18,8 @@ before anything is submitted.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-import traceback
-from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -188,42 +184,3 @@ def train_from_table(table, config: dict, output: str | Path, log=None) -> dict:
     }
     (output / METRICS_FILENAME).write_text(json.dumps(json_safe(description), indent=1))
     return description
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``nanoos-train-model --data data.csv --config config.json --output DIR``; exit 0 on success.
-
-    Exit 2 for a bad config, 3 when reading the data or training fails; the reason is printed on stderr as
-    ``nanoos-train-model: <kind>: <message>`` (the parser reports it).
-    """
-    parser = argparse.ArgumentParser(prog="nanoos-train-model", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="CSV with a cif column and the target column")
-    parser.add_argument("--config", required=True, help="training config (JSON)")
-    parser.add_argument("--output", required=True, help="folder for model.pt, model.json and metrics.json")
-    args = parser.parse_args(argv)
-    from aiida_nanoos.models.structure_table import read_structure_csv
-
-    try:
-        config = parse_model_config(json.loads(Path(args.config).read_text()))
-    except (ValueError, json.JSONDecodeError) as error:
-        print(f"nanoos-train-model: invalid config: {error}", file=sys.stderr)
-        return 2
-    try:
-        table = read_structure_csv(args.data, config["target"], config["cif_column"], config["id_column"])
-        if config["max_rows"] is not None:
-            table = table.subset(range(min(config["max_rows"], len(table))))
-        description = train_from_table(table, config, args.output, log=print)
-    except Exception as error:  # noqa: BLE001 - any failure is reported to the parser through stderr
-        traceback.print_exc()
-        print(f"nanoos-train-model: training failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 3
-    print(
-        f"nanoos-train-model: {description['method']} ({description['n_members']} member(s)) on "
-        f"{description['n_train']} structures: validation MAE {description['mae']:.4g} "
-        f"({description['target']}), {description['training_seconds']:.0f} s"
-    )
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

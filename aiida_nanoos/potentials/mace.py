@@ -21,6 +21,9 @@ import numpy as np
 from ase import Atoms
 
 from aiida_nanoos.potentials.frames import frame_labels
+from aiida_nanoos.potentials.lammps_engine import Prediction
+from aiida_nanoos.potentials.metrics import error_summary, parity_from_frames
+from aiida_nanoos.potentials.training_config import COMMITTEE_FOLDER, MACE_DEFAULTS
 
 MODEL_FILENAME = "potential.model"
 #: extxyz keys mace-torch reads the labels from (the defaults of mace 0.3.x).
@@ -67,7 +70,6 @@ def train_mace(frames: Sequence[Atoms], config, output: Path) -> dict:
     Committees are ``size`` models with different seeds (and, for ``subsample``/``bootstrap``, resampled frames).
     """
     _require_mace()
-    from aiida_nanoos.potentials.training import COMMITTEE_FOLDER
 
     settings = _mace_settings(config)
     output = Path(output)
@@ -106,9 +108,8 @@ def train_mace(frames: Sequence[Atoms], config, output: Path) -> dict:
 
 
 def _mace_settings(config) -> dict:
-    from aiida_nanoos.potentials.training import _MACE_DEFAULTS
 
-    settings = dict(_MACE_DEFAULTS)
+    settings = dict(MACE_DEFAULTS)
     settings.update(config.mace)
     return settings
 
@@ -185,7 +186,6 @@ def load_calculator(model_path: str | Path):
 
 def predict(model_path: str | Path, frames: Sequence[Atoms], stress: bool = True) -> list:
     """Energies, forces and (periodic frames) stresses of ``frames`` as :class:`lammps_engine.Prediction`."""
-    from aiida_nanoos.potentials.lammps_engine import Prediction
 
     calculator = load_calculator(model_path)
     out = []
@@ -200,8 +200,6 @@ def predict(model_path: str | Path, frames: Sequence[Atoms], stress: bool = True
 
 
 def _train_errors(model_path: Path, frames: Sequence[Atoms]) -> dict:
-    from aiida_nanoos.potentials.metrics import parity_from_frames
-    from aiida_nanoos.potentials.training import error_summary
 
     return error_summary(parity_from_frames(frames, predict(model_path, frames)))
 

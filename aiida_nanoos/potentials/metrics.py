@@ -1,4 +1,4 @@
-"""Accuracy of an interatomic potential against DFT labels, and committee disagreement for active learning.
+"""Accuracy of an interatomic potential against DFT labels, and committee disagreement for on-the-fly training.
 
 Errors are reported as FitSNAP does (``*ALL`` and per group, unweighted and weighted, MAE / RMSE / R²) in its
 units: energy per atom in eV/atom, force components in eV/Å, stress components in bar (1 bar = 1e-4 GPa,
@@ -158,19 +158,30 @@ def parity_from_design(
 ) -> dict[str, ParityData]:
     """Parity data from a :class:`~aiida_nanoos.potentials.snap.DesignMatrix` and its predicted rows (FitSNAP units).
 
-    Energies include the design's energy shift on both sides, so errors are unaffected by it.
+    The design's row kind codes index :data:`QUANTITIES`. Energies include the design's energy shift on both sides,
+    so errors are unaffected by it.
     """
-    from aiida_nanoos.potentials.snap import ROW_KINDS
-
     groups = design.row_groups()
     weights = np.ones(len(design.truth)) if row_weights is None else np.asarray(row_weights, float)
     out = {}
-    for kind, quantity in ROW_KINDS.items():
+    for kind, quantity in enumerate(QUANTITIES):
         rows = (design.kind == kind) & design.labelled
         if np.any(rows):
             out[quantity] = ParityData(
                 quantity, design.truth[rows], predicted_rows[rows], groups[rows], design.frame[rows], weights[rows]
             )
+    return out
+
+
+def error_summary(parity: dict[str, ParityData]) -> dict:
+    """``{energy_rmse, energy_mae (eV/atom), force_rmse, force_mae (eV/Å), stress_rmse, stress_mae (bar), counts}``."""
+    out: dict = {}
+    for quantity, data in parity.items():
+        stats = error_stats(data.reference, data.predicted)
+        out[f"{quantity}_rmse"] = stats.rmse
+        out[f"{quantity}_mae"] = stats.mae
+        out[f"{quantity}_max_abs"] = stats.max_abs
+        out[f"{quantity}_count"] = stats.count
     return out
 
 

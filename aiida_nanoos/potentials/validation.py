@@ -37,12 +37,10 @@ def validate_predictions(
     stress_mae (bar), ..._max_abs, ..._count}, "parity": {quantity: (reference, predicted)}, "passed": bool,
     "failed_criteria": [...]}``.
     """
-    from aiida_nanoos.potentials.training import error_summary
-
     if not frames:
         raise ValueError("no validation frames")
     parity = pm.parity_from_frames(frames, predictions)
-    errors = error_summary(parity)
+    errors = pm.error_summary(parity)
     criteria = check_criteria(criteria or {})
     failed = [
         f"{key} {errors.get(key, math.nan):.4g} > {limit:.4g} {CRITERIA_UNITS[key]}"

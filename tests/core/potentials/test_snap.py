@@ -11,6 +11,7 @@ from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from aiida_nanoos.potentials import lammps_engine, snap
+from aiida_nanoos.potentials.snap import potential as snap_potential
 
 
 def _alloy() -> Atoms:
@@ -47,7 +48,7 @@ def _frames() -> list[Atoms]:
 def test_bispectrum_count_and_labels():
     assert [len(snap.bispectrum_indices(j)) for j in (2, 4, 6, 8)] == [5, 14, 30, 55]
     params = snap.SnapHyperparameters(("Ta",), twojmax=6)
-    labels = snap._coefficient_labels(params, 31)
+    labels = snap_potential._coefficient_labels(params, 31)
     assert labels[0] == "B[0]" and labels[3] == "B[3, 1, 1, 2]" and labels[30] == "B[30, 6, 6, 6]"
 
 

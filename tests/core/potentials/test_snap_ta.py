@@ -154,7 +154,13 @@ def test_written_potential_reproduces_linear_model_in_lammps(ta_design, ta_frame
 
 
 def test_bootstrap_committee_disagrees_more_off_training_data(ta_design, ta_frames, ta_input):
-    """Committee force spread is larger for liquid frames held out of training than for trained crystal frames."""
+    """Committee force spread is larger for liquid frames held out of training than for trained crystal frames, and
+    the frames it flags are those the fit really gets wrong.
+
+    Measured (seed 1, 4 bootstrap members on 127 crystal frames): spread 0.023-0.028 eV/Å on trained frames,
+    0.12-0.25 eV/Å on the 3 liquid frames (4.4x the largest trained one); the full fit's largest force error is
+    0.24-0.26 eV/Å on the trained frames and ~2.5 eV/Å on the liquid ones.
+    """
     groups = np.array(ta_design.groups)
     crystal = np.flatnonzero(np.isin(groups, ["Displaced_BCC", "Displaced_FCC", "Displaced_A15", "Elastic_BCC"]))
     liquid = np.flatnonzero(groups == "Liquid")
@@ -165,5 +171,12 @@ def test_bootstrap_committee_disagrees_more_off_training_data(ta_design, ta_fram
     assert len({tuple(p.coefficients.ravel()[:3]) for p in committee.potentials}) == 4  # resampled, not copies
     spread = committee.force_disagreement([ta_frames[i] for i in list(crystal[:3]) + list(liquid)])
     assert spread.shape == (3 + len(liquid),)
-    assert np.all(spread >= 0.0)
+    assert spread[:3].max() < 0.05  # eV/Å: members agree where they were trained
     assert spread[3:].min() > spread[:3].max()
+    assert spread[3:].min() > 3.0 * spread[:3].max()  # and clearly disagree off the training data
+    # The spread is a proxy of the error: the flagged frames are those the fit on all crystal frames gets wrong.
+    full = snap.fit_design(ta_design.subset(crystal), ta_input.weights, reference=ta_input.reference)
+    picked = ta_design.subset(list(crystal[:3]) + list(liquid))
+    predicted = picked.frame_forces(picked.predict(full.coefficients))
+    errors = np.array([np.abs(p - t).max() for p, t in zip(predicted, picked.frame_forces(picked.truth), strict=True)])
+    assert errors[3:].min() > 3.0 * errors[:3].max()

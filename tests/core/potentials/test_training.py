@@ -7,7 +7,7 @@ import pytest
 
 from aiida_nanoos.potentials.md_setup import supercell_repetitions
 from aiida_nanoos.potentials.md_stability import energy_drift, thermo_tables
-from aiida_nanoos.potentials.training import parse_train_config
+from aiida_nanoos.potentials.training_config import parse_train_config
 from aiida_nanoos.potentials.validation import check_criteria, cost_per_atom_step, select_uncertain
 
 

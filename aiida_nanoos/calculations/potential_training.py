@@ -1,7 +1,7 @@
-"""``nanoos.train``: fit an interatomic potential to a training set on any computer that has the package installed.
+"""``nanoos.potential.train``: fit an interatomic potential to a training set, on any host, with aiida-nanoos.
 
 The CalcJob copies the training set's extxyz file and a JSON config next to each other and runs the ``nanoos-train``
-console script (:mod:`aiida_nanoos.potentials.training`, no AiiDA needed there). The parser turns the potential
+console script (:mod:`aiida_nanoos.scripts.train_potential`, no AiiDA needed there). The parser turns the potential
 files and ``metrics.json`` it writes into a :class:`PotentialData` (and one per committee member), so the fit
 (training set -> potential) is one CalcJob in the provenance graph, and training can run through the daemon on a
 remote machine like any DFT calculation.
@@ -19,7 +19,8 @@ from aiida.parsers import Parser
 from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
-from aiida_nanoos.potentials.training import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
+from aiida_nanoos.potentials.training_config import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
+from aiida_nanoos.scripts.train_potential import SCRIPT
 
 FRAMES_FILENAME = "frames.extxyz"
 CONFIG_FILENAME = "config.json"
@@ -49,7 +50,7 @@ def validate_inputs(inputs: dict, _) -> str | None:
     return None
 
 
-class TrainCalculation(CalcJob):
+class PotentialTrainingCalculation(CalcJob):
     """Fit SNAP / quadratic SNAP / MACE to a ``nanoos.training_set``; outputs a ``nanoos.potential`` with its errors."""
 
     @classmethod
@@ -62,10 +63,10 @@ class TrainCalculation(CalcJob):
             default=lambda: orm.Dict({"descriptor_type": "SNAP"}),
             validator=validate_config,
             help="descriptor_type (SNAP, qSNAP, MACE), name, version, snap hyper-parameters, weights, solver, "
-            "reference potential, energy_shift, committee, mace settings (see potential_training.TrainConfig).",
+            "reference potential, energy_shift, committee, mace settings (see potentials.training_config.TrainConfig).",
         )
         spec.inputs["metadata"]["options"]["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
-        spec.inputs["metadata"]["options"]["parser_name"].default = "nanoos.train"
+        spec.inputs["metadata"]["options"]["parser_name"].default = "nanoos.potential.train"
         spec.inputs["metadata"]["options"]["withmpi"].default = False
         spec.inputs.validator = validate_inputs
         spec.output("potential", valid_type=PotentialData, help="The fitted potential with its training errors.")
@@ -75,7 +76,7 @@ class TrainCalculation(CalcJob):
         spec.output("metrics", valid_type=orm.Dict, help="Training errors, timings and settings (metrics.json).")
         define_training_exit_codes(
             spec,
-            "nanoos-train",
+            SCRIPT,
             "metrics.json or potential files",
             "the fitted potential has non-finite training errors: the fit is unusable.",
         )
@@ -97,14 +98,14 @@ class TrainCalculation(CalcJob):
         return calcinfo
 
 
-class TrainParser(Parser):
+class PotentialTrainingParser(Parser):
     """Builds the potential node(s) from ``potential/metrics.json`` and the files it lists."""
 
     def parse(self, **kwargs):
         import tempfile
         from pathlib import Path
 
-        failure = training_script_failure(self, "nanoos-train", OUTPUT_FOLDER, METRICS_FILENAME)
+        failure = training_script_failure(self, SCRIPT, OUTPUT_FOLDER, METRICS_FILENAME)
         if failure is not None:
             return failure
         retrieved = self.retrieved
@@ -131,4 +132,4 @@ class TrainParser(Parser):
         return None
 
 
-__all__ = ["COMMITTEE_FOLDER", "TrainCalculation", "TrainParser"]
+__all__ = ["COMMITTEE_FOLDER", "PotentialTrainingCalculation", "PotentialTrainingParser"]
