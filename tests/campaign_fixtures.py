@@ -39,6 +39,18 @@ def campaign_builder(config: dict, objective="maximize_bandgap", space=None, eva
     )
 
 
+def iteration_results(node) -> dict[str, dict]:
+    """``iteration_<k>`` -> {summary, state}: the outputs of each finished ``record_iteration`` of a campaign, found
+    through its links (the campaign itself exposes only the final state)."""
+    from aiida_nanoos.cli.campaign import iteration_outputs
+
+    summaries, states = iteration_outputs(node, "summary"), iteration_outputs(node, "state")
+    return {
+        f"iteration_{summary['iteration']:03d}": {"summary": summary, "state": state}
+        for summary, state in zip(summaries, states, strict=True)
+    }
+
+
 def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
     start = time.monotonic()
     while not condition():

@@ -13,7 +13,7 @@ from aiida.engine import run_get_node
 
 from aiida_nanoos.design.analytic_model import alloy_properties
 from aiida_nanoos.design.pareto import pareto_mask
-from tests.campaign_fixtures import campaign_builder, group_iv_space, replay_campaign
+from tests.campaign_fixtures import campaign_builder, group_iv_space, iteration_results, replay_campaign
 
 TARGET = {"objective": "target_range", "property": "bandgap", "range": [1.0, 1.2]}
 
@@ -42,7 +42,7 @@ def test_bayesian_optimisation_campaign_and_the_provenance_of_its_decisions(aiid
     assert stats["convergence_reason"] == "max_iterations"
     assert stats["generation_methods"] == {"random": 2, "bo:RANGE": 4}
     assert len(stats["iteration_times"]) == 3 and all(t > 0 for t in stats["iteration_times"])
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     evaluated = evaluations(node)
     assert sorted(evaluated) == sorted(r["id"] for r in records)
     for record in records:
@@ -68,8 +68,8 @@ def test_bayesian_optimisation_campaign_and_the_provenance_of_its_decisions(aiid
         assert len(model["lengthscales"]) == 3 + 3 + 1  # one-hot dopants + fraction per substitution, strain
         assert model["n_observed"] == (2 if fit is fits[0] else 4)
     # per-iteration outputs and the best candidates
-    assert sorted(results["iterations"]) == ["iteration_001", "iteration_002", "iteration_003"]
-    for k, (_, outputs) in enumerate(sorted(results["iterations"].items())):
+    assert sorted(iteration_results(node)) == ["iteration_001", "iteration_002", "iteration_003"]
+    for k, (_, outputs) in enumerate(sorted(iteration_results(node).items())):
         assert outputs["state"]["iteration"] == k + 1
         assert outputs["summary"]["candidates_evaluated"] == len(outputs["summary"]["candidates"]) == 2
         for entry in outputs["summary"]["candidates"]:  # each a structure proposed by that iteration's decision
@@ -89,7 +89,7 @@ def test_genetic_campaign_children_are_linked_to_their_parents(aiida_profile):
         campaign_builder({"algorithm": "genetic", "batch_size": 2, "max_iterations": 3, "seed": 6})
     )
     assert node.is_finished_ok, node.exit_message
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     by_uuid = {r["uuid"]: r for r in records}
     children = [orm.load_node(r["uuid"]) for r in records if r["generation_method"].startswith("genetic:")]
     assert len(children) == 4  # the first generation is random, the next two bred
@@ -110,7 +110,7 @@ def test_failed_evaluations_are_recorded_and_patience_stops_the_campaign(aiida_p
     config = {"algorithm": "random", "batch_size": 3, "max_iterations": 6, "patience": 2, "seed": 8}
     results, node = run_get_node(campaign_builder(config, space=space))
     assert node.is_finished_ok, node.exit_message
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     failed = [r for r in records if r["status"] == "failed"]
     assert len(failed) == 3 and all("Pb" in r["formula"] and r["value"] is None for r in failed)
     for r in failed:
@@ -137,6 +137,29 @@ def test_all_evaluations_failing_gives_exit_code_404(aiida_profile):
     assert results["statistics"]["failed_evaluations"] == 2 and results["best_candidates"]["candidates"] == []
 
 
+def test_a_failing_campaign_step_ends_with_an_exit_code_and_keeps_the_state(aiida_profile, monkeypatch):
+    """A decision that raises (here the proposer, inside suggest_candidates) ends the campaign with exit code 411,
+    a message naming the step and the error, and the last state as output for restart_from."""
+    from aiida_nanoos.design.proposers import registry
+
+    config = {"algorithm": "random", "batch_size": 2, "max_iterations": 3, "seed": 1}
+    calls_made = []
+
+    def failing_second_time(ctx):
+        calls_made.append(ctx.state.iteration)
+        if len(calls_made) == 2:
+            raise RuntimeError("proposer exploded")
+        return registry.propose_random(ctx)
+
+    monkeypatch.setitem(registry.PROPOSERS, "random", failing_second_time)
+    results, node = run_get_node(campaign_builder(config))
+    assert node.exit_status == 411
+    assert "propose_candidates" in node.exit_message and "RuntimeError: proposer exploded" in node.exit_message
+    assert [r["id"] for r in results["state"]["candidates"]] == ["i001c00", "i001c01"]  # the first iteration is kept
+    suggest = calls(node, "suggest_candidates")
+    assert len(suggest) == 2 and suggest[1].is_excepted and "proposer exploded" in suggest[1].exception
+
+
 def test_a_finished_campaign_continues_from_its_state_with_more_iterations(aiida_profile):
     config = {"algorithm": "bayesian_optimization", "batch_size": 2, "max_iterations": 1, "seed": 9}
     first, node = run_get_node(campaign_builder(config, TARGET))
@@ -145,11 +168,11 @@ def test_a_finished_campaign_continues_from_its_state_with_more_iterations(aiida
     builder.restart_from = first["state"]
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     assert [r["id"] for r in records] == ["i001c00", "i001c01", "i002c00", "i002c01"]
-    assert records[:2] == first["state"]["extra"]["candidates"]
+    assert records[:2] == first["state"]["candidates"]
     assert {r["generation_method"] for r in records[2:]} == {"bo:RANGE"}  # the GP learnt from the first campaign
-    assert list(results["iterations"]) == ["iteration_002"]
+    assert list(iteration_results(node)) == ["iteration_002"]
     assert calls(node, "fit_gp")[0].outputs.result["models"][0]["n_observed"] == 2
     assert calls(node, "initialize_campaign")[0].inputs.restart_from.uuid == first["state"].uuid
 
@@ -162,7 +185,7 @@ def test_multi_objective_campaign_returns_the_pareto_front(aiida_profile):
         )
     )
     assert node.is_finished_ok, node.exit_message
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     Y = np.array([r["objectives"] for r in records])
     on_front = {records[i]["id"] for i in np.flatnonzero(pareto_mask(Y, ["max", "max"]))}
     front = results["pareto_front"]
@@ -204,7 +227,11 @@ def _bad(edit_space=None, objective="maximize_bandgap", config=None, evaluator="
         (lambda: _bad(config={"batch_size": 99, "candidate_pool": 10}), r"config.batch_size: 99 is larger"),
         (
             lambda: _bad(config={"algorithm": "active_learning"}),
-            r"config.surrogate: 'active_learning' needs a surrogate",
+            r"config.property_model: 'active_learning' needs a property model",
+        ),
+        (
+            lambda: _bad(config={"algorithm": "active_learning", "surrogate": {"model": "m"}}),
+            r"config.surrogate: renamed; use config.property_model",
         ),
         (lambda: _bad(evaluator="band_structure"), r"evaluator: unknown evaluator 'band_structure'"),
         (lambda: _bad(constraints={"allowed_elements": ["Si", "Kryptonite"]}), r"allowed_elements: unknown element"),
@@ -295,7 +322,7 @@ def test_campaign_overhead_benchmark_reports_each_iteration(aiida_profile):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     node = orm.load_node(figures["campaign_pk"])
-    assert node.is_finished_ok and len(node.outputs.iterations) == figures["iterations"] == 2
+    assert node.is_finished_ok and len(iteration_results(node)) == figures["iterations"] == 2
     assert 0 < figures["evaluation_span_per_iteration"] < figures["seconds_per_iteration"]
     assert figures["seconds_per_iteration"] == pytest.approx(sum(figures["seconds_each_iteration"]) / 2, abs=2e-3)
     assert figures["campaign_steps_per_iteration"] == pytest.approx(

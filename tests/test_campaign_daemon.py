@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from aiida.engine import submit
 
-from tests.campaign_fixtures import campaign_builder, daemon, daemon_profile, replay_campaign, wait_for  # noqa: F401
+from tests.campaign_fixtures import (  # noqa: F401
+    campaign_builder,
+    daemon,
+    daemon_profile,
+    iteration_results,
+    replay_campaign,
+    wait_for,
+)
 
 
 def verdi(profile, *args: str) -> str:
@@ -66,9 +73,9 @@ def test_campaign_survives_a_daemon_restart_with_the_same_decisions(daemon, daem
     wait_for(lambda: node.is_terminated, 300, "the campaign to finish after the restart")
     assert node.is_finished_ok, node.exit_message
 
-    records = node.outputs.state["extra"]["candidates"]
+    records = node.outputs.state["candidates"]
     assert [r["id"] for r in records] == [f"i{k:03d}c{j:02d}" for k in range(1, 5) for j in range(2)]
-    assert sorted(node.outputs.iterations) == [f"iteration_{k:03d}" for k in range(1, 5)]
+    assert sorted(iteration_results(node)) == [f"iteration_{k:03d}" for k in range(1, 5)]
     # exactly the decisions of an uninterrupted campaign: same candidates, parents and values
     reference = replay_campaign(config)
     assert [(r["formula"], r["generation_method"], r["parents"]) for r in records] == [

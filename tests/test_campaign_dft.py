@@ -41,7 +41,7 @@ def test_band_gap_campaign_with_pw(nanoos_resources):
     )
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     assert len(records) == 4 and all(r["status"] == "ok" for r in records)
     scf_runs = [n for n in node.called_descendants if n.process_label == "PwBaseWorkChain"]
     assert len(scf_runs) == 4 and all(n.is_finished_ok for n in scf_runs)
@@ -87,7 +87,7 @@ def test_formation_energy_campaign_computes_the_references_once(nanoos_resources
         assert evaluation.inputs.reference_energies.uuid == energies.uuid  # the campaign's, not its own
         assert not [n for n in evaluation.called if n.process_label == "ElementalReferencesWorkChain"]
     by_ge_fraction = {}
-    for record in results["state"]["extra"]["candidates"]:
+    for record in results["state"]["candidates"]:
         symbols = orm.load_node(record["uuid"]).get_ase().get_chemical_symbols()
         fe = record["properties"]["formation_energy"]
         assert record["value"] == fe

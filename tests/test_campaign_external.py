@@ -14,7 +14,7 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from tests.campaign_fixtures import campaign_builder
+from tests.campaign_fixtures import campaign_builder, iteration_results
 
 POSCAR_WITH_LEAD = """forbidden lead
 1.0
@@ -184,7 +184,7 @@ def test_external_proposer_campaign_validates_candidates_and_never_stores_the_ke
     assert second["history"][1]["formula"] == "C4Si4" and second["history"][1]["properties"]["bandgap"] > 1.0
     assert len(second["history"][0]["structure"]["symbols"]) == 8
     # two of the four proposals were valid; the Pb cell and the out-of-range strain were rejected, with reasons
-    summary = results["iterations"]["iteration_001"]["summary"]
+    summary = iteration_results(node)["iteration_001"]["summary"]
     assert summary["candidates_evaluated"] == 2
     suggest = next(n for n in node.called if n.process_label == "suggest_candidates")
     rejected = suggest.outputs.proposals["report"]["rejected"]
@@ -228,8 +228,8 @@ def test_proposer_failure_mid_campaign_keeps_the_state_and_the_campaign_resumes(
     # iteration 1 is kept: without an element constraint the Pb cell was valid in the space, and its evaluation
     # failed (the analytic model knows no Pb): recorded as failed, the campaign went on
     assert state["iteration"] == 1
-    assert [r["status"] for r in state["extra"]["candidates"]] == ["ok", "ok", "failed"]
-    assert "Pb" in state["extra"]["candidates"][2]["error"]
+    assert [r["status"] for r in state["candidates"]] == ["ok", "ok", "failed"]
+    assert "Pb" in state["candidates"][2]["error"]
 
     with Agent([SECOND_ANSWER]) as agent:
         builder = campaign_builder(external_config(agent.url))
@@ -238,7 +238,7 @@ def test_proposer_failure_mid_campaign_keeps_the_state_and_the_campaign_resumes(
     assert node.is_finished_ok, node.exit_message
     assert agent.requests[0]["json"]["iteration"] == 1
     assert [h["candidate_id"] for h in agent.requests[0]["json"]["history"]] == ["i001c00", "i001c01", "i001c02"]
-    assert list(results["iterations"]) == ["iteration_002"]
+    assert list(iteration_results(node)) == ["iteration_002"]
     assert results["statistics"]["total_candidates_evaluated"] == 4
     assert results["statistics"]["failed_evaluations"] == 1
 

@@ -1,6 +1,6 @@
-"""``nanoos.campaign`` with the crystal-graph surrogate: active learning with hybrid ML/DFT evaluation and retraining
+"""``nanoos.campaign`` with the crystal-graph property model: active learning with ml_then_dft evaluation and retraining
 (the analytic evaluator stands in for DFT, the ``nanoos.train_model`` CalcJob really trains), ML-only evaluation with
-a stored model, and bad surrogate settings refused before anything runs."""
+a stored model, and bad property-model settings refused before anything runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiida.engine import run_get_node
 
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.design import campaign as cp
-from tests.campaign_fixtures import campaign_builder, group_iv_space
+from tests.campaign_fixtures import campaign_builder, group_iv_space, iteration_results
 
 #: A network small enough to train in a second or two on a few cells.
 TINY_ARCHITECTURE = {"hidden": 16, "n_conv": 2, "head_hidden": 16, "dropout": 0.0, "bond_ratio_bins": 4}
@@ -24,15 +24,15 @@ def calls(node, label):
     return sorted((n for n in node.called if n.process_label == label), key=lambda n: n.ctime)
 
 
-def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_resources):
+def test_active_learning_ml_then_dft_campaign_retrains_and_reports_statistics(nanoos_resources):
     config = {
         "algorithm": "active_learning",
-        "evaluation_method": "hybrid",
+        "evaluation_method": "ml_then_dft",
         "batch_size": 4,
         "max_iterations": 3,
         "budget": 10,
         "seed": 2,
-        "surrogate": {
+        "property_model": {
             "name": "al_test_bandgap",
             "min_labels": 4,
             "pool_size": 12,
@@ -56,7 +56,7 @@ def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_
     assert results["surrogate_model"].uuid == trainings[1].outputs.model.uuid
     assert len(trainings[0].inputs.structures) == 4 and len(trainings[1].inputs.structures) == 6
 
-    summaries = [outputs["summary"].get_dict() for _, outputs in sorted(results["iterations"].items())]
+    summaries = [outputs["summary"].get_dict() for _, outputs in sorted(iteration_results(node).items())]
     assert len(summaries) == 3
     used = 0
     for k, s in enumerate(summaries):
@@ -75,8 +75,8 @@ def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_
     assert gain["model_before"] == f"al_test_bandgap_v{versions[0]}" and math.isfinite(gain["absolute_reduction"])
 
     # the records say where each value came from; ML values carry their uncertainty
-    records = results["state"]["extra"]["candidates"]
-    assert sum(cp.is_simulated(r) for r in records) == 8
+    records = results["state"]["candidates"]
+    assert sum(r["source"] != "ml" for r in records) == 8
     for r in records:
         if r["iteration"] > 0:
             assert r["generation_method"] == "active_learning:greedy_uncertainty" and r["rationale"]
@@ -84,8 +84,8 @@ def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_
             assert r["properties"]["source"] == "ml" and np.isfinite(r["properties"]["uncertainty"])
     stats = results["statistics"]
     assert stats["budget_used"] == 8
-    assert stats["surrogate"]["total_candidates_simulated"] == 8
-    assert stats["surrogate"]["total_candidates_ml_predicted"] == 4 and stats["surrogate"]["trainings"] == 2
+    assert stats["property_model"]["total_candidates_simulated"] == 8
+    assert stats["property_model"]["total_candidates_ml_predicted"] == 4 and stats["property_model"]["trainings"] == 2
 
     # provenance of the decisions: pool -> prediction -> selection -> proposal
     proposals = calls(node, "suggest_candidates")
@@ -97,6 +97,24 @@ def test_active_learning_hybrid_campaign_retrains_and_reports_statistics(nanoos_
         assert prediction.creator.inputs.model.uuid == proposal.inputs.model.uuid
     evaluated = {link.link_label for link in node.base.links.get_outgoing().all()}
     assert sum(label.startswith("evaluate_") for label in evaluated) == 8
+    # every other decision is a node too: each training's labels and settings come from the record_iteration that
+    # found it due, and the DFT share of each batch from the settings suggest_candidates chose
+    for training in trainings:
+        for port in ("targets", "config"):
+            assert training.inputs[port].creator.process_label == "record_iteration"
+        plan = training.inputs.targets.creator.outputs.training_plan
+        assert sorted(plan["structures"]) == sorted(training.inputs.targets.get_dict())
+        assert {n.uuid for n in training.inputs.structures.values()} == set(plan["structures"].values())
+    called = node.base.links.get_outgoing().all()
+    for_dft = [link.node for link in called if link.link_label == "select_for_dft"]
+    from_pool = [link.node for link in called if link.link_label == "select_from_pool"]
+    assert len(for_dft) == len(from_pool) == 2  # the two iterations with a model
+    for choice in for_dft:
+        assert choice.inputs.settings.creator.process_label == "suggest_candidates"
+        assert choice.inputs.settings["budget"] == 2  # dft_fraction 0.5 of a batch of 4
+    for choice in from_pool:
+        assert choice.inputs.settings.creator.process_label == "generate_pool"
+        assert choice.inputs.settings["strategy"] == "greedy_uncertainty" and choice.inputs.settings["budget"] == 4
 
 
 @pytest.fixture(scope="module")
@@ -127,17 +145,17 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
         "batch_size": 3,
         "max_iterations": 2,
         "seed": 4,
-        "surrogate": {"model": "sige_bandgap", "pool_size": 8, "strategy": "uncertainty"},
+        "property_model": {"model": "sige_bandgap", "pool_size": 8, "strategy": "uncertainty"},
     }
     results, node = run_get_node(campaign_builder(config))
     assert node.is_finished_ok, node.exit_message
     assert not [link for link in node.base.links.get_outgoing().all() if link.link_label.startswith("evaluate_")]
-    records = results["state"]["extra"]["candidates"]
+    records = results["state"]["candidates"]
     assert len(records) == 6 and all(r["source"] == "ml" and r["status"] == "ok" for r in records)
     for r in records:
         assert r["properties"]["model"] == sige_model.full_name and r["properties"]["uncertainty"] > 0
         assert r["value"] == pytest.approx(r["properties"]["bandgap"])
-    for _, outputs in results["iterations"].items():
+    for _, outputs in iteration_results(node).items():
         s = outputs["summary"]
         assert s["candidates_simulated"] == 0 and s["candidates_ml_predicted"] == 3 and s["budget_used"] == 0
         assert s["model"] == sige_model.full_name and math.isfinite(s["mean_uncertainty"])
@@ -158,44 +176,46 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
     ("config", "code", "message"),
     [
         (
-            {"algorithm": "active_learning", "surrogate": {"model": "sige_bandgap", "strategy": "thompson"}},
+            {"algorithm": "active_learning", "property_model": {"model": "sige_bandgap", "strategy": "thompson"}},
             False,
-            r"config.surrogate.strategy: unknown strategy 'thompson'",
+            r"config.property_model.strategy: unknown strategy 'thompson'",
         ),
         (
-            {"evaluation_method": "hybrid", "surrogate": {"model": "sige_bandgap", "dft_fraction": 1.5}},
+            {"evaluation_method": "ml_then_dft", "property_model": {"model": "sige_bandgap", "dft_fraction": 1.5}},
             False,
-            r"config.surrogate.dft_fraction: must lie in \[0.0, 1.0\]",
+            r"config.property_model.dft_fraction: must lie in \[0.0, 1.0\]",
         ),
         (
-            {"evaluation_method": "ml_only", "surrogate": {"pool_size": 8}},
+            {"evaluation_method": "ml_only", "property_model": {"pool_size": 8}},
             False,
-            r"config.surrogate: evaluation_method 'ml_only' needs a model \(surrogate.model\) or training",
+            r"config.property_model: evaluation_method 'ml_only' needs a model \(property_model.model\) or training",
         ),
-        ({"evaluation_method": "ml_only"}, False, r"config.surrogate: 'ml_only' needs a surrogate"),
+        ({"evaluation_method": "ml_only"}, False, r"config.property_model: 'ml_only' needs a property model"),
         (
-            {"evaluation_method": "ml_only", "surrogate": {"training": {"epochs": 2}}},
+            {"evaluation_method": "ml_only", "property_model": {"training": {"epochs": 2}}},
             False,
-            r"surrogate_code: required by config.surrogate.training",
-        ),
-        (
-            {"evaluation_method": "ml_only", "surrogate": {"model": "no_such_model"}},
-            False,
-            r"config.surrogate.model: no model 'no_such_model'",
+            r"surrogate_code: required by config.property_model.training",
         ),
         (
-            {"evaluation_method": "ml_only", "surrogate": {"training": {"epochs": 0}}},
+            {"evaluation_method": "ml_only", "property_model": {"model": "no_such_model"}},
+            False,
+            r"config.property_model.model: no model 'no_such_model'",
+        ),
+        (
+            {"evaluation_method": "ml_only", "property_model": {"training": {"epochs": 0}}},
             True,
-            r"config.surrogate.training: epochs must be at least 1",
+            r"config.property_model.training: epochs must be at least 1",
         ),
         (
-            {"evaluation_method": "hybrid", "surrogate": {"model": "sige_bandgap"}},
+            {"evaluation_method": "ml_then_dft", "property_model": {"model": "sige_bandgap"}},
             False,
-            r"config.surrogate.uncertainty_threshold: required by dft_trigger 'uncertainty'",
+            r"config.property_model.uncertainty_threshold: required by dft_trigger 'uncertainty'",
         ),
     ],
 )
-def test_bad_surrogate_settings_are_refused_before_anything_runs(nanoos_resources, sige_model, config, code, message):
+def test_bad_property_model_settings_are_refused_before_anything_runs(
+    nanoos_resources, sige_model, config, code, message
+):
     before = orm.QueryBuilder().append(orm.ProcessNode).count()
     with pytest.raises(ValueError, match=message):  # refused by the config port or by the whole-input validator
         builder = campaign_builder({"batch_size": 2, **config})
@@ -206,21 +226,21 @@ def test_bad_surrogate_settings_are_refused_before_anything_runs(nanoos_resource
 
 
 def test_ml_only_objective_needing_other_properties_is_refused(aiida_profile, sige_model):
-    config = {"evaluation_method": "ml_only", "surrogate": {"model": "sige_bandgap"}}
+    config = {"evaluation_method": "ml_only", "property_model": {"model": "sige_bandgap"}}
     objective = {"objective": "maximize_bandgap", "constraints": ["stability_score >= 0.1"]}
     with pytest.raises(ValueError, match=r"objective: needs \['stability_score'\], which evaluation_method 'ml_only'"):
         run_get_node(campaign_builder(config, objective=objective))
 
 
 # ---------------------------------------------------------------------------------------------- evaluators
-def test_ml_and_hybrid_evaluators_predict_one_structure(nanoos_resources, sige_model):
+def test_property_model_and_ml_then_dft_evaluators_predict_one_structure(nanoos_resources, sige_model):
     from aiida_nanoos.workflows.campaign import merge_inputs, split_inputs
     from aiida_nanoos.workflows.evaluators import load_evaluator
     from aiida_nanoos.workflows.evaluators.dft import BandGapWorkChain
     from tests.campaign_fixtures import sige_cell
 
     structure = orm.StructureData(ase=sige_cell())
-    results, node = run_get_node(load_evaluator("ml"), structure=structure, model=sige_model)
+    results, node = run_get_node(load_evaluator("property_model"), structure=structure, model=sige_model)
     assert node.is_finished_ok
     properties = results["properties"].get_dict()
     assert properties["source"] == "ml" and properties["model"] == sige_model.full_name
@@ -231,7 +251,7 @@ def test_ml_and_hybrid_evaluators_predict_one_structure(nanoos_resources, sige_m
         nanoos_resources["pw"], elements=["C", "Ge", "Si"], template=structure, protocol="fast"
     )
     inputs = merge_inputs(*split_inputs(dft))
-    hybrid = load_evaluator("hybrid").get_builder()
+    hybrid = load_evaluator("ml_then_dft").get_builder()
     hybrid.structure, hybrid.model, hybrid.uncertainty_threshold = structure, sige_model, orm.Float(1e6)
     hybrid.dft = {key: value for key, value in inputs.items() if key != "structure"}
     results, node = run_get_node(hybrid)
@@ -250,14 +270,14 @@ def test_example_config_builds_a_valid_campaign(nanoos_resources):
     path = Path(__file__).resolve().parent.parent / "examples" / "campaign_active_learning.yaml"
     builder = builder_from_config(read_config(path), path.parent)
     assert builder.surrogate_code.full_label == "nanoos-train-model@localhost"
-    assert builder.config["surrogate"]["training"]["n_models"] == 3
+    assert builder.config["property_model"]["training"]["n_models"] == 3
     from aiida_nanoos.workflows.campaign import CampaignWorkChain, merge_inputs
 
     inputs = {key: builder[key] for key in builder if key != "metadata"}
     assert CampaignWorkChain.spec().inputs.validate(merge_inputs(inputs, {})) is None
 
 
-def test_a_continued_surrogate_campaign_keeps_the_model_it_had(aiida_profile, sige_model):
+def test_a_continued_property_model_campaign_keeps_the_model_it_had(aiida_profile, sige_model):
     """restart_from: the state names the model in use, so a newer version stored meanwhile does not replace it."""
     config = {
         "algorithm": "active_learning",
@@ -265,11 +285,11 @@ def test_a_continued_surrogate_campaign_keeps_the_model_it_had(aiida_profile, si
         "batch_size": 2,
         "max_iterations": 1,
         "seed": 5,
-        "surrogate": {"model": "sige_bandgap", "pool_size": 6, "strategy": "uncertainty"},
+        "property_model": {"model": "sige_bandgap", "pool_size": 6, "strategy": "uncertainty"},
     }
     first, node = run_get_node(campaign_builder(config))
     assert node.is_finished_ok, node.exit_message
-    assert first["state"]["extra"]["surrogate"]["model_uuid"] == sige_model.uuid
+    assert first["state"]["property_model"]["model_uuid"] == sige_model.uuid
     newer = ModelData.from_model(sige_model.load_model(), name="sige_bandgap").store()
     try:
         assert newer.version == sige_model.version + 1 and ModelData.find("sige_bandgap").uuid == newer.uuid
@@ -277,10 +297,10 @@ def test_a_continued_surrogate_campaign_keeps_the_model_it_had(aiida_profile, si
         builder.restart_from = first["state"]
         results, node = run_get_node(builder)
         assert node.is_finished_ok, node.exit_message
-        assert list(results["iterations"]) == ["iteration_002"]
-        assert results["iterations"]["iteration_002"]["summary"]["model"] == sige_model.full_name
+        assert list(iteration_results(node)) == ["iteration_002"]
+        assert iteration_results(node)["iteration_002"]["summary"]["model"] == sige_model.full_name
         assert results["surrogate_model"].uuid == sige_model.uuid
-        records = results["state"]["extra"]["candidates"]
+        records = results["state"]["candidates"]
         assert [r["id"] for r in records] == ["i001c00", "i001c01", "i002c00", "i002c01"]
     finally:
         orm.Node.collection.delete(newer.pk)  # the other tests find "sige_bandgap" by name

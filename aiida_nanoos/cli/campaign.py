@@ -20,9 +20,11 @@ CONFIG_KEYS = {
     "evaluator",
     "surrogate_code",
 }
-#: Code of the surrogate's training CalcJob when ``config.surrogate.training`` is set and none is named.
+#: Code of the property model's training CalcJob when ``config.property_model.training`` is set and none is named.
 DEFAULT_SURROGATE_CODE = "nanoos-train-model@localhost"
 EVALUATOR_KEYS = {"name", "code", "protocol", "overrides", "electronic_type", "options"}
+#: Evaluator names of the previous version and their new names.
+RENAMED_EVALUATORS = {"ml": "property_model", "hybrid": "ml_then_dft"}
 
 
 def space_from_config(spec: Any, base_dir: Path) -> dict[str, Any]:
@@ -53,10 +55,19 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
     for key in ("search_space", "objective", "evaluator"):
         if key not in config:
             raise click.BadParameter(f"{key}: required")
-    space = space_from_config(config["search_space"], base_dir)
+    from aiida_nanoos.design.campaign import renamed_config_keys
+
+    refused = renamed_config_keys(config.get("config") or {})
+    if refused:
+        raise click.BadParameter(refused)
     evaluator = config["evaluator"]
     if isinstance(evaluator, str):
         evaluator = {"name": evaluator}
+    if isinstance(evaluator, dict) and evaluator.get("name") in RENAMED_EVALUATORS:
+        raise click.BadParameter(
+            f"evaluator: {evaluator['name']!r} was renamed; use {RENAMED_EVALUATORS[evaluator['name']]!r}"
+        )
+    space = space_from_config(config["search_space"], base_dir)
     unknown = sorted(set(evaluator) - EVALUATOR_KEYS)
     if unknown:
         raise click.BadParameter(f"evaluator: unknown key(s) {unknown}; allowed: {sorted(EVALUATOR_KEYS)}")
@@ -90,8 +101,10 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
-    surrogate = (config.get("config") or {}).get("surrogate") or {}
-    if config.get("surrogate_code") or (isinstance(surrogate, dict) and surrogate.get("training") is not None):
+    property_model = (config.get("config") or {}).get("property_model") or {}
+    if config.get("surrogate_code") or (
+        isinstance(property_model, dict) and property_model.get("training") is not None
+    ):
         label = config.get("surrogate_code") or DEFAULT_SURROGATE_CODE
         try:
             builder.surrogate_code = orm.load_code(label)
@@ -117,6 +130,26 @@ def load_campaign_node(pk: int):
     return node
 
 
+def iteration_outputs(node, label: str) -> list:
+    """The ``label`` output (``summary`` or ``state``) of every finished ``record_iteration`` the campaign called,
+    oldest first: the per-iteration results, found through the provenance links."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+
+    query = orm.QueryBuilder()
+    query.append(orm.WorkChainNode, filters={"id": node.pk}, tag="campaign")
+    query.append(
+        orm.CalcFunctionNode,
+        with_incoming="campaign",
+        edge_filters={"type": LinkType.CALL_CALC.value},
+        filters={"attributes.process_label": "record_iteration", "attributes.exit_status": 0},
+        tag="record",
+    )
+    query.append(orm.Dict, with_incoming="record", edge_filters={"label": label}, project=["*"])
+    query.order_by({"record": {"ctime": "asc"}})
+    return [row[0] for row in query.all()]
+
+
 def campaign_snapshot(node) -> dict[str, Any]:
     """What a campaign knows now (running or finished): definition, latest state, summaries, statistics."""
     from aiida import orm
@@ -128,16 +161,14 @@ def campaign_snapshot(node) -> dict[str, Any]:
     if init is None:
         raise click.ClickException(f"campaign {node.pk} has not started yet")
     definition = init.outputs.definition.get_dict()
-    states = [c.outputs.state for c in calls if c.process_label == "record_iteration" and c.is_finished_ok]
+    states = iteration_outputs(node, "state")
     if "state" in node.outputs:
         state_node = node.outputs.state
     elif states:
         state_node = states[-1]
     else:
         state_node = init.outputs.state
-    summaries = [
-        c.outputs.summary.get_dict() for c in calls if c.process_label == "record_iteration" and c.is_finished_ok
-    ]
+    summaries = [summary.get_dict() for summary in iteration_outputs(node, "summary")]
     _, objective, config = cp.validate_campaign(
         definition["search_space"], definition["objective"], definition["config"], definition.get("constraints")
     )
@@ -153,7 +184,7 @@ def campaign_snapshot(node) -> dict[str, Any]:
     best = (
         node.outputs.best_candidates["candidates"]
         if "best_candidates" in node.outputs
-        else cp.json_safe(cp.best_candidates(state.extra.get("candidates") or [], objective, config.top_n))
+        else cp.json_safe(cp.best_candidates(state.candidates, objective, config.top_n))
     )
     evaluations = [
         link.node for link in node.base.links.get_outgoing().all() if link.link_label.startswith("evaluate_")
@@ -232,7 +263,7 @@ def echo_show(node) -> None:
         )
     click.echo("\nBest candidates")
     props = sorted(objective.properties) or []
-    # with a surrogate some values are predictions: say which, with their sigma
+    # with a property model some values are predictions: say which, with their sigma
     with_source = any(c["properties"].get("source") for c in snap["best"])
     header = "  " + f"{'rank':>4} {'id':8} {'formula':12} {'objective':>18} " + " ".join(f"{p:>16}" for p in props)
     click.echo(header + ("  source        " if with_source else "") + "  structure")
@@ -262,7 +293,7 @@ def echo_show(node) -> None:
             )
     if state.ga:
         click.echo(f"  GA: {state.ga['kind']}, population {len(state.ga['fitness'])}")
-    click.echo(f"  convergence: {state.extra.get('converged') or 'running'}")
+    click.echo(f"  convergence: {state.converged or 'running'}")
 
 
 @campaign.command("show")

@@ -271,10 +271,6 @@ class CampaignConfig:
         unknown = sorted(set(self.external) - _EXTERNAL_KEYS)
         if unknown:
             raise ValueError(f"config.external: unknown keys {unknown} (allowed {sorted(_EXTERNAL_KEYS)})")
-        if self.algorithm == "external":
-            from aiida_nanoos.design.proposers.external import ExternalSettings
-
-            ExternalSettings.from_dict(self.external)  # validates URL scheme, timeout, ...
         if self.uses_property_model:
             if self.property_model is None:
                 used = self.algorithm if self.algorithm in PROPERTY_MODEL_ALGORITHMS else self.evaluation_method

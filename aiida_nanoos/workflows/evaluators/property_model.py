@@ -1,9 +1,10 @@
-"""Surrogate evaluators (``nanoos.evaluators``): ``ml`` (the crystal-graph model's prediction) and ``hybrid`` (the
-prediction, then DFT when its uncertainty is too large).
+"""Property-model evaluators (``nanoos.evaluators``): ``property_model`` (the crystal-graph model's prediction) and
+``ml_then_dft`` (the prediction, then DFT when its uncertainty is too large); also registered as the work chains
+``nanoos.evaluators.property_model`` and ``nanoos.evaluators.ml_then_dft``.
 
 They evaluate one structure, for use outside the batched campaign path (a campaign with ``evaluation_method:
-ml_only`` / ``hybrid`` predicts its whole batch in one node instead). Both are thin: the prediction is the
-``predict_with_uncertainty`` calcfunction and the properties Dict is made by ``surrogate_properties``, so a value
+ml_only`` / ``ml_then_dft`` predicts its whole batch in one node instead). Both are thin: the prediction is the
+``predict_with_uncertainty`` calcfunction and the properties Dict is made by ``property_model_properties``, so a value
 and its sigma are always traceable to the model node that produced them.
 """
 
@@ -13,11 +14,11 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 
 from aiida_nanoos.data.model import ModelData
-from aiida_nanoos.functions.campaign import surrogate_properties
-from aiida_nanoos.functions.surrogate import predict_with_uncertainty
+from aiida_nanoos.functions.campaign import property_model_properties
+from aiida_nanoos.functions.property_model import predict_with_uncertainty
 from aiida_nanoos.workflows.evaluators.dft import BandGapWorkChain, FormationEnergyWorkChain, _DftEvaluator
 
-#: DFT evaluators the hybrid evaluator can fall back on.
+#: DFT evaluators the ml_then_dft evaluator can fall back on.
 DFT_EVALUATORS = {"band_gap": BandGapWorkChain, "formation_energy": FormationEnergyWorkChain}
 
 
@@ -31,19 +32,19 @@ def _predict(workchain: WorkChain) -> orm.Dict:
         metadata={"call_link_label": "predict"},
     )
     workchain.ctx.sigma = float(prediction.get_array("uncertainty")[0])
-    return surrogate_properties(prediction=prediction, metadata={"call_link_label": "ml_properties"})[
+    return property_model_properties(prediction=prediction, metadata={"call_link_label": "ml_properties"})[
         "properties_structure"
     ]
 
 
-class MlEvaluatorWorkChain(WorkChain):
-    """Evaluate one structure with a stored surrogate: ``properties`` = {target: value, uncertainty, source: ml}."""
+class PropertyModelEvaluatorWorkChain(WorkChain):
+    """One structure evaluated by a stored property model: ``properties`` = {target: value, uncertainty, source: ml}."""
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
         spec.input("structure", valid_type=orm.StructureData, help="The candidate to evaluate.")
-        spec.input("model", valid_type=ModelData, help="The surrogate (a nanoos.model).")
+        spec.input("model", valid_type=ModelData, help="The property model (a nanoos.model).")
         spec.input(
             "settings", valid_type=orm.Dict, required=False, help="Settings of predict_with_uncertainty (method, ...)."
         )
@@ -54,15 +55,15 @@ class MlEvaluatorWorkChain(WorkChain):
         self.out("properties", _predict(self))
 
 
-class HybridEvaluatorWorkChain(WorkChain):
-    """The surrogate's prediction of one structure; DFT (the ``dft_evaluator``, band_gap or formation_energy) when
+class MlThenDftEvaluatorWorkChain(WorkChain):
+    """The property model's prediction of one structure; DFT (the ``dft_evaluator``, band_gap or formation_energy) when
     its uncertainty exceeds ``uncertainty_threshold``. ``properties`` says which (``source``: ml or dft)."""
 
     @classmethod
     def define(cls, spec):
         super().define(spec)
         spec.input("structure", valid_type=orm.StructureData, help="The candidate to evaluate.")
-        spec.input("model", valid_type=ModelData, help="The surrogate (a nanoos.model).")
+        spec.input("model", valid_type=ModelData, help="The property model (a nanoos.model).")
         spec.input(
             "settings", valid_type=orm.Dict, required=False, help="Settings of predict_with_uncertainty (method, ...)."
         )
@@ -93,7 +94,7 @@ class HybridEvaluatorWorkChain(WorkChain):
         )
         spec.outline(cls.predict, if_(cls.too_uncertain)(cls.run_dft, cls.inspect_dft), cls.finalize)
         spec.output("properties", valid_type=orm.Dict, help="Properties from ML or DFT, with their source.")
-        spec.output("ml_properties", valid_type=orm.Dict, help="The surrogate's prediction (always made).")
+        spec.output("ml_properties", valid_type=orm.Dict, help="The property model's prediction (always made).")
         spec.exit_code(401, "ERROR_DFT_FAILED", message="The DFT evaluation of an uncertain prediction failed.")
 
     def predict(self):
