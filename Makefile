@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test setup system venv doctor lint clean-profile
 
 demo: system venv setup
-	$(BIN)/aiida-nanoos hybrid run examples/hybrid_si.yaml
+	$(BIN)/aiida-nanoos pipeline run examples/pipeline_si.yaml
 	$(BIN)/aiida-nanoos campaign run examples/campaign_group_iv.yaml
 
 test: system venv

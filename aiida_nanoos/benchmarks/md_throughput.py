@@ -37,8 +37,8 @@ def find_potential(pk: int | None, element: str = "Si"):
         if element in node.elements:
             return node
     raise click.ClickException(
-        f"no validated SNAP potential with {element} in this profile: run `aiida-nanoos hybrid run "
-        "examples/hybrid_si.yaml` first, or pass --potential PK"
+        f"no validated SNAP potential with {element} in this profile: run `aiida-nanoos pipeline run "
+        "examples/pipeline_si.yaml` first, or pass --potential PK"
     )
 
 

@@ -6,9 +6,9 @@ import click
 
 from .benchmark import benchmark
 from .campaign import campaign
-from .hybrid import hybrid
 from .label import label
 from .model import model
+from .pipeline import pipeline
 from .potential import potential
 from .setup import doctor, setup
 from .training_set import trainingset
@@ -23,5 +23,5 @@ def cli(ctx: click.Context, profile_name: str | None) -> None:
     ctx.obj["profile"] = profile_name
 
 
-for command in (setup, doctor, label, trainingset, benchmark, hybrid, potential, campaign, model):
+for command in (setup, doctor, label, trainingset, benchmark, pipeline, potential, campaign, model):
     cli.add_command(command)

@@ -18,7 +18,7 @@ BENCHMARKS = {
     "setup-time": "setup_time",
     "md-throughput": "md_throughput",
     "nve-drift": "nve_drift",
-    "hybrid-cost": "hybrid_cost",
+    "pipeline-cost": "pipeline_cost",
     "campaign-overhead": "campaign_overhead",
 }
 

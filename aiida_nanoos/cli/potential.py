@@ -88,7 +88,7 @@ def potential_list(validated: bool) -> None:
     query.order_by({"potential": {"id": "asc"}})
     rows = query.all()
     if not rows:
-        click.echo("No potentials yet: fit one with `aiida-nanoos hybrid run examples/hybrid_si.yaml`.")
+        click.echo("No potentials yet: fit one with `aiida-nanoos pipeline run examples/pipeline_si.yaml`.")
         return
     click.echo(f"{'PK':>6}  {'created':19}  {'type':5}  {'elements':8}  {'valid':5}  name vN  held-out errors")
     for pk, ctime, name, version, kind, elements, ok, metrics in rows:

@@ -1,4 +1,4 @@
-"""Calcfunctions around ML potentials: validation, frame selection for active learning, merging, cost accounting.
+"""Calcfunctions around ML potentials: validation, frame selection for on-the-fly training, merging, cost accounting.
 
 Each is a thin wrapper around :mod:`aiida_nanoos.ml`, so that every decision (is this potential good enough,
 which MD frames go to DFT, what did an atom-step cost) is a node in the provenance graph.
@@ -56,7 +56,7 @@ def check_validation_criteria(value: orm.Dict | None, _=None) -> str | None:
 
 @calcfunction
 def merge_training_sets(**training_sets: TrainingSetData) -> TrainingSetData:
-    """One training set holding the frames of all inputs, in the order of their keys (active learning grows it)."""
+    """One training set holding the frames of all inputs, in the order of their keys (on-the-fly training grows it)."""
     frames = []
     for key in sorted(training_sets):
         frames.extend(training_sets[key].get_frames())

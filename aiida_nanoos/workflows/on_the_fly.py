@@ -1,10 +1,11 @@
-"""``nanoos.potential.active_learning``: grow a training set where a committee of potentials disagrees (FLARE/DP-GEN).
+"""``nanoos.potential.on_the_fly``: grow a training set where a committee of potentials disagrees (FLARE/DP-GEN).
 
-Each iteration: fit a committee of K potentials (bootstrap or different hyper-parameters, ``nanoos.train``), explore
-with MD at the given temperatures using the committee's full-data potential (``nanoos.md``), score every dumped
-frame by the committee's force disagreement and pick the most uncertain ones above the threshold
-(``select_uncertain_frames``, so the choice is in the graph), label them with DFT (``nanoos.dft.label``), merge them
-into the training set, and fit again -- until no frame exceeds the threshold or the DFT budget is spent.
+Each iteration: fit a committee of K potentials (bootstrap or different hyper-parameters,
+``nanoos.potential.train``), explore with MD at the given temperatures using the committee's full-data potential
+(``nanoos.md``), score every dumped frame by the committee's force disagreement and pick the most uncertain ones
+above the threshold (``select_uncertain_frames``, so the choice is in the graph), label them with DFT
+(``nanoos.dft.label``), merge them into the training set, and fit again
+-- until no frame exceeds the threshold or the DFT budget is spent.
 
 An MD run that blows up (exit 350 of ``nanoos.md``: lost atoms, NaN, absurd temperature) is retried with a new seed
 and a smaller timestep; a temperature that keeps failing is dropped for that iteration, and the loop goes on.
@@ -21,7 +22,7 @@ from aiida_quantumespresso.common.types import ElectronicType
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_nanoos.calculations.md import ENSEMBLES, MdCalculation, md_parameters
-from aiida_nanoos.calculations.train import TrainCalculation
+from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.potential import merge_training_sets, select_uncertain_frames
@@ -94,8 +95,8 @@ def validate_inputs(inputs: dict, _) -> str | None:
     return None
 
 
-class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
-    """Committee-disagreement active learning of an ML potential, with DFT labelling of the uncertain MD frames."""
+class OnTheFlyTrainingWorkChain(ProtocolMixin, WorkChain):
+    """On-the-fly training of an ML potential: DFT labels for the MD frames where its committee disagrees."""
 
     @classmethod
     def define(cls, spec):
@@ -103,7 +104,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.input("training_set", valid_type=TrainingSetData, help="Initial labelled frames.")
         spec.input("structure", valid_type=orm.StructureData, help="The cell explored with MD (and labelled by DFT).")
         spec.expose_inputs(
-            TrainCalculation,
+            PotentialTrainingCalculation,
             namespace="train",
             exclude=("training_set",),
             namespace_options={"help": "Inputs of every fit; config.committee sets the committee (K, method)."},
@@ -183,7 +184,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
 
     @classmethod
     def get_protocol_filepath(cls) -> pathlib.Path:
-        return pathlib.Path(__file__).parent / "protocols" / "active_learning.yaml"
+        return pathlib.Path(__file__).parent / "protocols" / "on_the_fly.yaml"
 
     @classmethod
     def get_builder_from_protocol(
@@ -197,7 +198,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         train_code: orm.AbstractCode | str = "nanoos-train@localhost",
         electronic_type: ElectronicType = ElectronicType.INSULATOR,
     ):
-        """Builder from ``protocols/active_learning.yaml`` (``fast``/``balanced``/``precise``) plus ``overrides``."""
+        """Builder from ``protocols/on_the_fly.yaml`` (``fast``/``balanced``/``precise``) plus ``overrides``."""
         inputs = cls.get_protocol_inputs(protocol, overrides)
         label = LabelWorkChain.get_builder_from_protocol(
             pw_code,
@@ -250,7 +251,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         return True
 
     def run_committee(self):
-        inputs = AttributeDict(self.exposed_inputs(TrainCalculation, namespace="train"))
+        inputs = AttributeDict(self.exposed_inputs(PotentialTrainingCalculation, namespace="train"))
         config = inputs.config.get_dict()
         final = self.ctx.final_fit
         config["version"] = self.ctx.iteration + (1 if final else 0)
@@ -258,7 +259,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         inputs.training_set = self.ctx.training_set
         inputs.metadata.call_link_label = "train_final" if final else f"train_iteration_{self.ctx.iteration:02d}"
         self.ctx.fitted_on = self.ctx.training_set.uuid
-        return ToContext(train=self.submit(TrainCalculation, **inputs))
+        return ToContext(train=self.submit(PotentialTrainingCalculation, **inputs))
 
     def inspect_committee(self):
         node = self.ctx.train
@@ -387,7 +388,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def run_label(self):
         inputs = AttributeDict(self.exposed_inputs(LabelWorkChain, namespace="label"))
         inputs.configurations = self.ctx.selected
-        inputs.config_type = orm.Str(f"active_learning_{self.ctx.iteration:02d}")
+        inputs.config_type = orm.Str(f"on_the_fly_{self.ctx.iteration:02d}")
         inputs.metadata.call_link_label = f"label_iteration_{self.ctx.iteration:02d}"
         return ToContext(label=self.submit(LabelWorkChain, **inputs))
 

@@ -1,7 +1,7 @@
-"""``nanoos.hybrid``: DFT labels -> ML potential -> held-out validation -> large-scale MD, in one provenance graph.
+"""``nanoos.potential.pipeline``: DFT labels -> ML potential -> held-out validation -> large-scale MD, one graph.
 
 The chain: label configurations with pw.x (``nanoos.dft.label``), split the frames into training and held-out sets
-(``split_training_set``), fit the potential (``nanoos.train``), check it on the held-out frames
+(``split_training_set``), fit the potential (``nanoos.potential.train``), check it on the held-out frames
 (``validate_potential``), run LAMMPS MD with it on a cell far larger than DFT could afford (``nanoos.md``), and
 account what one atom-step cost with each method (``cost_per_atom_step``). Every number comes from a node.
 """
@@ -17,7 +17,7 @@ from aiida_quantumespresso.common.types import ElectronicType
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_nanoos.calculations.md import DEFAULT_MAX_TEMPERATURE, MdCalculation, md_parameters
-from aiida_nanoos.calculations.train import TrainCalculation
+from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.potential import (
@@ -60,7 +60,7 @@ def validate_inputs(inputs: dict, _) -> str | None:
     return None
 
 
-class HybridWorkChain(ProtocolMixin, WorkChain):
+class PotentialPipelineWorkChain(ProtocolMixin, WorkChain):
     """DFT -> ML potential -> validation -> MD, reporting the cost per atom-step of DFT vs the potential."""
 
     @classmethod
@@ -82,10 +82,10 @@ class HybridWorkChain(ProtocolMixin, WorkChain):
             "split_seed", valid_type=orm.Int, default=lambda: orm.Int(0), help="Seed of the train/held-out split."
         )
         spec.expose_inputs(
-            TrainCalculation,
+            PotentialTrainingCalculation,
             namespace="train",
             exclude=("training_set",),
-            namespace_options={"help": "Inputs of the fit (nanoos.train): code, config, options."},
+            namespace_options={"help": "Inputs of the fit (nanoos.potential.train): code, config, options."},
         )
         spec.input(
             "validation_criteria",
@@ -140,7 +140,7 @@ class HybridWorkChain(ProtocolMixin, WorkChain):
 
     @classmethod
     def get_protocol_filepath(cls) -> pathlib.Path:
-        return pathlib.Path(__file__).parent / "protocols" / "hybrid.yaml"
+        return pathlib.Path(__file__).parent / "protocols" / "pipeline.yaml"
 
     @classmethod
     def get_builder_from_protocol(
@@ -154,7 +154,7 @@ class HybridWorkChain(ProtocolMixin, WorkChain):
         electronic_type: ElectronicType = ElectronicType.INSULATOR,
         md_structure: orm.StructureData | None = None,
     ):
-        """Builder from ``fast`` / ``balanced`` / ``precise`` (see ``protocols/hybrid.yaml``) plus ``overrides``.
+        """Builder from ``fast`` / ``balanced`` / ``precise`` (see ``protocols/pipeline.yaml``) plus ``overrides``.
 
         ``structure`` is the DFT parent cell, sampled (strain + rattle) for labelling; the MD cell is ``md_structure``
         or ``structure`` repeated to about ``md.atoms`` atoms.
@@ -221,10 +221,10 @@ class HybridWorkChain(ProtocolMixin, WorkChain):
         self.report(f"{split['train'].num_frames} frames to fit, {split['validation'].num_frames} held out")
 
     def run_train(self):
-        inputs = AttributeDict(self.exposed_inputs(TrainCalculation, namespace="train"))
+        inputs = AttributeDict(self.exposed_inputs(PotentialTrainingCalculation, namespace="train"))
         inputs.training_set = self.ctx.train_set
         inputs.metadata.call_link_label = "train"
-        return ToContext(train=self.submit(TrainCalculation, **inputs))
+        return ToContext(train=self.submit(PotentialTrainingCalculation, **inputs))
 
     def inspect_train(self):
         node = self.ctx.train

@@ -1,4 +1,4 @@
-"""``aiida-nanoos hybrid run CONFIG.yaml``: DFT labels -> ML potential -> validation -> MD (``nanoos.hybrid``)."""
+"""``aiida-nanoos pipeline run CONFIG.yaml``: DFT labels -> ML potential -> validation -> MD in one work chain."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import click
 
 from .utils import launch, load_profile, read_config, structure_from_spec
 
-#: Keys of a hybrid config (see ``examples/hybrid_si.yaml``).
+#: Keys of a pipeline config (see ``examples/pipeline_si.yaml``).
 CONFIG_KEYS = {"structure", "md_structure", "protocol", "electronic_type", "codes", "overrides"}
 CODE_KEYS = {"pw": "pw@localhost", "lmp": "lmp@localhost", "train": "nanoos-train@localhost"}
 
 
 def builder_from_config(config: dict, base_dir: Path):
-    """Turn a hybrid config into a HybridWorkChain builder (bad keys and values are refused, naming the field)."""
+    """A PotentialPipelineWorkChain builder from a pipeline config (bad keys and values refused, naming the field)."""
     from aiida import orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida_quantumespresso.common.types import ElectronicType
 
-    from aiida_nanoos.workflows.hybrid import HybridWorkChain
+    from aiida_nanoos.workflows.pipeline import PotentialPipelineWorkChain
 
     unknown = sorted(set(config) - CONFIG_KEYS)
     if unknown:
@@ -42,16 +42,16 @@ def builder_from_config(config: dict, base_dir: Path):
     if electronic_type not in ElectronicType.__members__:
         raise click.BadParameter(f"electronic_type must be metal or insulator, got {config['electronic_type']!r}")
     protocol = config.get("protocol")
-    if protocol is not None and protocol not in HybridWorkChain.get_available_protocols():
+    if protocol is not None and protocol not in PotentialPipelineWorkChain.get_available_protocols():
         raise click.BadParameter(
-            f"protocol must be one of {sorted(HybridWorkChain.get_available_protocols())}, got {protocol!r}"
+            f"protocol must be one of {sorted(PotentialPipelineWorkChain.get_available_protocols())}, got {protocol!r}"
         )
     structure = structure_from_spec(config["structure"], base_dir)
     md_structure = (
         structure_from_spec(config["md_structure"], base_dir, "md_structure") if "md_structure" in config else None
     )
     try:
-        return HybridWorkChain.get_builder_from_protocol(
+        return PotentialPipelineWorkChain.get_builder_from_protocol(
             loaded["pw"],
             loaded["lmp"],
             structure,
@@ -98,15 +98,15 @@ def echo_result(node) -> None:
 
 
 @click.group()
-def hybrid() -> None:
-    """DFT -> ML potential -> validation -> MD in one work chain (nanoos.hybrid)."""
+def pipeline() -> None:
+    """DFT -> ML potential -> validation -> MD in one work chain (nanoos.potential.pipeline)."""
 
 
-@hybrid.command("run")
+@pipeline.command("run")
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
-def hybrid_run(config_file: Path, submit: bool) -> None:
-    """Run the hybrid work chain described by CONFIG_FILE (YAML, see examples/hybrid_si.yaml)."""
+def pipeline_run(config_file: Path, submit: bool) -> None:
+    """Run the potential pipeline described by CONFIG_FILE (YAML, see examples/pipeline_si.yaml)."""
     load_profile()
     builder = builder_from_config(read_config(config_file), config_file.parent)
     node = launch(builder, submit)

@@ -1,4 +1,4 @@
-"""``nanoos.hybrid``: real DFT -> SNAP -> validation -> MD on Si end to end (tiny settings), protocols, config."""
+"""``nanoos.potential.pipeline``: real DFT -> SNAP -> validation -> MD on Si end to end (tiny settings), protocols, config."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiida import orm
 from aiida.engine import run_get_node
 from ase.build import bulk
 
-from aiida_nanoos.workflows.hybrid import HybridWorkChain
+from aiida_nanoos.workflows.pipeline import PotentialPipelineWorkChain
 from tests.conftest import FAST_DFT_OVERRIDES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,15 +21,15 @@ TINY = {
         "overrides": FAST_DFT_OVERRIDES,
     },
     "validation_fraction": 0.34,
-    "train": {"config": {"name": "si-hybrid-test", "snap": {"twojmax": 4}}},
+    "train": {"config": {"name": "si-pipeline-test", "snap": {"twojmax": 4}}},
     "validation_criteria": {"energy_rmse": 0.05, "force_rmse": 1.0},
     "md": {"steps": 100, "atoms": 54, "temperature": 300.0, "thermo_every": 10, "dump_every": 50},
 }
 
 
-def test_hybrid_chain_end_to_end_on_silicon(nanoos_resources):
+def test_pipeline_end_to_end_on_silicon(nanoos_resources):
     structure = orm.StructureData(ase=bulk("Si", "diamond", a=5.43))
-    builder = HybridWorkChain.get_builder_from_protocol(
+    builder = PotentialPipelineWorkChain.get_builder_from_protocol(
         nanoos_resources["pw"], nanoos_resources["lmp"], structure, protocol="fast", overrides=TINY
     )
     assert builder.md_supercell.get_list() == [3, 3, 3]
@@ -38,7 +38,7 @@ def test_hybrid_chain_end_to_end_on_silicon(nanoos_resources):
     assert results["training_set"].num_frames == 6
     assert results["train_set"].num_frames == 4 and results["validation_set"].num_frames == 2
     potential = results["potential"]
-    assert potential.validated and potential.name == "si-hybrid-test"
+    assert potential.validated and potential.name == "si-pipeline-test"
     held_out = results["validation_metrics"]["errors"]
     assert 0 < held_out["energy_rmse"] < 0.05 and 0 < held_out["force_rmse"] < 1.0
     # the DFT runs behind the potential are found in the graph: one per labelled frame
@@ -57,11 +57,11 @@ def test_hybrid_chain_end_to_end_on_silicon(nanoos_resources):
 
 
 def test_protocols_and_input_checks(nanoos_resources):
-    assert set(HybridWorkChain.get_available_protocols()) == {"fast", "balanced", "precise"}
+    assert set(PotentialPipelineWorkChain.get_available_protocols()) == {"fast", "balanced", "precise"}
     cubic = orm.StructureData(ase=bulk("Si", "diamond", a=5.43, cubic=True))
     sizes = {}
     for protocol in ("fast", "balanced", "precise"):
-        builder = HybridWorkChain.get_builder_from_protocol(
+        builder = PotentialPipelineWorkChain.get_builder_from_protocol(
             nanoos_resources["pw"], nanoos_resources["lmp"], cubic, protocol=protocol
         )
         sizes[protocol] = (builder.label.sampling["count"], builder.train.config["snap"]["twojmax"])
@@ -70,7 +70,7 @@ def test_protocols_and_input_checks(nanoos_resources):
     assert sizes == {"fast": (8, 4), "balanced": (24, 6), "precise": (60, 8)}
     assert builder.validation_criteria.get_dict() == {"energy_rmse": 0.005, "force_rmse": 0.2}
 
-    builder = HybridWorkChain.get_builder_from_protocol(
+    builder = PotentialPipelineWorkChain.get_builder_from_protocol(
         nanoos_resources["pw"], nanoos_resources["lmp"], cubic, protocol="fast"
     )
     builder.pop("md_supercell")
@@ -81,11 +81,11 @@ def test_protocols_and_input_checks(nanoos_resources):
         builder.train.config = orm.Dict({"snap": {"twojmax": 4, "rcutfac": -1.0}})
 
 
-def test_hybrid_config_file_builds_the_demo(nanoos_resources):
-    from aiida_nanoos.cli.hybrid import builder_from_config
+def test_pipeline_config_file_builds_the_demo(nanoos_resources):
+    from aiida_nanoos.cli.pipeline import builder_from_config
     from aiida_nanoos.cli.utils import read_config
 
-    config = read_config(ROOT / "examples" / "hybrid_si.yaml")
+    config = read_config(ROOT / "examples" / "pipeline_si.yaml")
     builder = builder_from_config(config, ROOT / "examples")
     assert builder.md_supercell.get_list() == [5, 5, 5]  # 1000 atoms from the 8-atom cell
     assert builder.label.sampling["count"] == 10

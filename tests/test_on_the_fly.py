@@ -1,4 +1,4 @@
-"""``nanoos.potential.active_learning``: two real iterations on Si (pw.x, SNAP committees, LAMMPS), MD blow-up retry."""
+"""``nanoos.potential.on_the_fly``: two real iterations on Si (pw.x, SNAP committees, LAMMPS), MD blow-up retry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiida.engine import run_get_node
 from ase.build import bulk
 
 from aiida_nanoos.functions.potential import committee_disagreement
-from aiida_nanoos.workflows.active_learning import ActiveLearningWorkChain
+from aiida_nanoos.workflows.on_the_fly import OnTheFlyTrainingWorkChain
 from tests.conftest import FAST_DFT_OVERRIDES
 
 pytest_plugins = ["tests.potential_fixtures"]
@@ -29,7 +29,7 @@ def al_builder(nanoos_resources, training_set, **overrides):
         },
     }
     settings.update(overrides)
-    return ActiveLearningWorkChain.get_builder_from_protocol(
+    return OnTheFlyTrainingWorkChain.get_builder_from_protocol(
         nanoos_resources["pw"],
         nanoos_resources["lmp"],
         orm.StructureData(ase=bulk("Si", "diamond", a=5.43, cubic=True)),
@@ -75,7 +75,7 @@ def test_two_iterations_label_the_most_uncertain_frames_and_survive_md_blowups(s
     final_set = results["training_set"]
     assert final_set.num_frames == 8
     groups = final_set.statistics["groups"]
-    assert groups == {"dft": 6, "active_learning_01": 1, "active_learning_02": 1}
+    assert groups == {"dft": 6, "on_the_fly_01": 1, "on_the_fly_02": 1}
     # the final potential was refitted on everything labelled (train_final), and knows its 8 DFT calculations
     potential = results["potential"]
     assert potential.training_sets() == [final_set]
@@ -93,7 +93,7 @@ def test_two_iterations_label_the_most_uncertain_frames_and_survive_md_blowups(s
     assert len(members) == 3 and all(m.version == 1 for m in members)
     np.testing.assert_allclose(committee_disagreement(members, selected), chosen, rtol=1e-9)
     # ... and exactly that MD frame was labelled with DFT and added to the training set
-    labelled = [f for f in final_set.get_frames() if f.info["config_type"] == "active_learning_01"]
+    labelled = [f for f in final_set.get_frames() if f.info["config_type"] == "on_the_fly_01"]
     assert len(labelled) == 1
     np.testing.assert_allclose(labelled[0].positions, selected[0].positions, atol=1e-6)
     assert np.abs(labelled[0].calc.results["forces"]).max() > 0.05  # a hot MD frame feels real DFT forces
@@ -110,7 +110,7 @@ def test_loop_stops_when_the_committee_agrees(si8_training_set, nanoos_resources
     assert results["training_set"].uuid == si8_training_set.uuid  # nothing labelled, nothing merged
 
 
-def test_active_learning_inputs_are_checked(si8_training_set, nanoos_resources):
+def test_on_the_fly_inputs_are_checked(si8_training_set, nanoos_resources):
     builder = al_builder(nanoos_resources, si8_training_set, threshold=0.1)
     builder.train.config = orm.Dict({"snap": {"twojmax": 4}})
     with pytest.raises(ValueError, match="train.config.committee is required"):
