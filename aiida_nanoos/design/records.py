@@ -5,7 +5,7 @@ sees)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -77,18 +77,22 @@ class CandidateRecord:
         return self.source != "ml"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON (a new dict; nested values are shared, :func:`~aiida_nanoos.design.campaign.dump_state`
+        copies)."""
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CandidateRecord:
         data = dict(data)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
             raise ValueError(f"candidate record {data.get('id')}: unknown keys {unknown}")
         if data.get("source") is None:
             data.pop("source", None)
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(CandidateRecord))
 
 
 def candidate_id(iteration: int, index: int) -> str:

@@ -179,11 +179,13 @@ class CampaignState:
         return self.property_model
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (NaN where a candidate has no point; a new dict whose nested values are shared:
+        :func:`~aiida_nanoos.design.campaign.dump_state` makes the database-safe copy)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["candidates"] = [r.to_dict() for r in self.candidates]
         out["pending"] = [r.to_dict() for r in self.pending]
         out["property_model"] = None if self.property_model is None else self.property_model.to_dict()
-        return json.loads(json.dumps(out, default=float))  # deep copy, plain JSON types
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CampaignState:

@@ -275,7 +275,11 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         return orm.load_node(self.ctx.state)
 
     def _load_state(self) -> cp.CampaignState:
-        return cp.load_state(self._state_node().get_dict())
+        """The current state, parsed once per state node (a fresh copy each call: callers may modify it)."""
+        cached = getattr(self, "_parsed_state", None)
+        if cached is None or cached[0] != self.ctx.state:
+            cached = self._parsed_state = (self.ctx.state, self._state_node().get_dict())
+        return cp.load_state(cached[1])
 
     def _model(self):
         return orm.load_node(self.ctx.model) if self.ctx.get("model") else None
