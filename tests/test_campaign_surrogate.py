@@ -5,6 +5,7 @@ a stored model, and bad property-model settings refused before anything runs."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -304,3 +305,29 @@ def test_a_continued_property_model_campaign_keeps_the_model_it_had(aiida_profil
         assert [r["id"] for r in records] == ["i001c00", "i001c01", "i002c00", "i002c01"]
     finally:
         orm.Node.collection.delete(newer.pk)  # the other tests find "sige_bandgap" by name
+
+
+def test_a_config_with_the_names_of_the_previous_version_is_refused_naming_the_new_one(nanoos_resources):
+    import click
+
+    from aiida_nanoos.cli.campaign import builder_from_config
+
+    base = {"search_space": {"base_structure": {"bulk": "Si", "cubic": True}, "dimensions": []}}
+    base["objective"] = "maximize_bandgap"
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    cases = [
+        (
+            {"config": {"algorithm": "active_learning", "surrogate": {"model": "m"}}, "evaluator": "analytic"},
+            "config.surrogate: renamed; use config.property_model",
+        ),
+        (
+            {"config": {"evaluation_method": "hybrid", "property_model": {"model": "m"}}, "evaluator": "analytic"},
+            "'hybrid' was renamed; use 'ml_then_dft'",
+        ),
+        ({"evaluator": {"name": "hybrid"}}, "evaluator: 'hybrid' was renamed; use 'ml_then_dft'"),
+        ({"evaluator": "ml"}, "evaluator: 'ml' was renamed; use 'property_model'"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(click.BadParameter, match=message):
+            builder_from_config({**base, **extra}, Path("."))
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before

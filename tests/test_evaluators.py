@@ -20,9 +20,19 @@ def evaluator_builder(name, nanoos_resources, elements, template):
 
 
 def test_evaluators_are_registered():
-    assert {"band_gap", "formation_energy"} <= set(available_evaluators())
+    from aiida.plugins import WorkflowFactory
+
+    assert {"band_gap", "formation_energy", "analytic", "property_model", "ml_then_dft"} <= set(available_evaluators())
     with pytest.raises(ValueError, match="unknown evaluator 'band_structure'"):
         load_evaluator("band_structure")
+    # the property-model evaluators are work chains of their own too, and their names of the previous version are
+    # refused with the new one
+    for name in ("property_model", "ml_then_dft"):
+        assert WorkflowFactory(f"nanoos.evaluators.{name}") is load_evaluator(name)
+    for old, new in (("ml", "property_model"), ("hybrid", "ml_then_dft")):
+        assert old not in available_evaluators()
+        with pytest.raises(ValueError, match=f"evaluator '{old}' was renamed; use '{new}'"):
+            load_evaluator(old)
 
 
 def test_band_gap_of_silicon_and_of_aluminium(nanoos_resources):

@@ -23,8 +23,6 @@ CONFIG_KEYS = {
 #: Code of the property model's training CalcJob when ``config.property_model.training`` is set and none is named.
 DEFAULT_SURROGATE_CODE = "nanoos-train-model@localhost"
 EVALUATOR_KEYS = {"name", "code", "protocol", "overrides", "electronic_type", "options"}
-#: Evaluator names of the previous version and their new names.
-RENAMED_EVALUATORS = {"ml": "property_model", "hybrid": "ml_then_dft"}
 
 
 def space_from_config(spec: Any, base_dir: Path) -> dict[str, Any]:
@@ -56,6 +54,7 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
         if key not in config:
             raise click.BadParameter(f"{key}: required")
     from aiida_nanoos.design.campaign import renamed_config_keys
+    from aiida_nanoos.workflows.evaluators import RENAMED_EVALUATORS
 
     refused = renamed_config_keys(config.get("config") or {})
     if refused:

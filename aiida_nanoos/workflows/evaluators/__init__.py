@@ -11,6 +11,8 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 EVALUATOR_GROUP = "nanoos.evaluators"
+#: Evaluator names of the previous version and their new names (refused with the new one).
+RENAMED_EVALUATORS = {"ml": "property_model", "hybrid": "ml_then_dft"}
 
 
 def available_evaluators() -> list[str]:
@@ -19,6 +21,8 @@ def available_evaluators() -> list[str]:
 
 def load_evaluator(name: str):
     """The evaluator WorkChain class registered as ``name``; ``ValueError`` listing the known ones otherwise."""
+    if name in RENAMED_EVALUATORS:
+        raise ValueError(f"evaluator {name!r} was renamed; use {RENAMED_EVALUATORS[name]!r}")
     for entry in entry_points(group=EVALUATOR_GROUP):
         if entry.name == name:
             return entry.load()
