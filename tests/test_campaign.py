@@ -294,6 +294,13 @@ evaluator: {name: analytic}
     assert "output none" in show.output  # a target window is modelled on the property's own scale
     best = node.outputs.best_candidates["candidates"][0]
     assert best["id"] in show.output and best["formula"] in show.output
+    # the per-iteration summaries are found through the record_iteration links (not outputs of the campaign)
+    from aiida_nanoos.cli.campaign import iteration_outputs
+
+    summaries = iteration_outputs(node, "summary")
+    assert [s["iteration"] for s in summaries] == [1, 2] and "iterations" not in node.outputs
+    table = show.output.split("Iterations")[1].split("Best candidates")[0].strip().splitlines()[1:]
+    assert [line.split()[:3] for line in table] == [[str(s["iteration"]), "2", "0"] for s in summaries]
     stats = runner.invoke(
         cli, ["-p", aiida_profile.name, "campaign", "stats", str(pk), "--json"], catch_exceptions=False
     )
