@@ -42,7 +42,7 @@ def test_model_cli_train_list_show_predict(aiida_profile, nanoos_resources, toy_
         "--models", 2, "--epochs", 2,
     )  # fmt: skip
     assert "cli_toy_v1: predicts 'formation_energy'" in trained.output
-    assert "trained by TrainModelCalculation" in trained.output
+    assert "trained by ModelTrainingCalculation" in trained.output
 
     listed = invoke(aiida_profile, "list")
     assert "cli_toy_v1 (formation_energy)" in listed.output

@@ -86,12 +86,12 @@ def model_train(
     code_label: str,
     submit: bool,
 ) -> None:
-    """Train a surrogate on CSV_FILE (a `cif` column and the target column) through the nanoos.train_model CalcJob."""
+    """Train a property model on CSV_FILE (a `cif` column and the target column) through the nanoos.model.train CalcJob."""
     load_profile()
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
-    from aiida_nanoos.calculations.train_model import TrainModelCalculation
+    from aiida_nanoos.calculations.model_training import ModelTrainingCalculation
 
     try:
         code = orm.load_code(code_label)
@@ -103,7 +103,7 @@ def model_train(
             config[key] = value
     if max_rows is not None:
         config["max_rows"] = max_rows
-    builder = TrainModelCalculation.get_builder()
+    builder = ModelTrainingCalculation.get_builder()
     builder.code = code
     builder.config = orm.Dict(config)
     builder.dataset = orm.SinglefileData(csv_file.resolve())
@@ -115,7 +115,7 @@ def model_train(
     if submit:
         return
     if not node.is_finished_ok:
-        raise click.ClickException(f"TrainModelCalculation<{node.pk}> failed [{node.exit_status}]: {node.exit_message}")
+        raise click.ClickException(f"ModelTrainingCalculation<{node.pk}> failed [{node.exit_status}]: {node.exit_message}")
     echo_summary(node.outputs.model)
 
 

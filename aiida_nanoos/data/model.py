@@ -3,7 +3,7 @@
 The two files of a :class:`aiida_nanoos.models.cgcnn.CrystalGraphModel` (``model.pt`` weights of all ensemble members,
 ``model.json`` config) live in the node's repository; what one queries on (name, version, target, uncertainty
 method, elements, metrics) is stored as attributes. Which data trained a model is a provenance query (the
-``nanoos.train_model`` CalcJob that created it), never stored by hand.
+``nanoos.model.train`` CalcJob that created it), never stored by hand.
 
 torch is imported only when a model is loaded, so listing models stays fast.
 """

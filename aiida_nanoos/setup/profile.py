@@ -236,7 +236,7 @@ def configure_resources(report: SetupReport, family_label: str = FAMILY_LABEL) -
         find_executable(
             "nanoos-train", "reinstall aiida-nanoos (pip install -e .)", (Path(sys.prefix) / "bin" / "nanoos-train",)
         ),
-        "nanoos.train",
+        "nanoos.potential.train",
     )
     ensure_code(
         report,
@@ -247,7 +247,7 @@ def configure_resources(report: SetupReport, family_label: str = FAMILY_LABEL) -
             "reinstall aiida-nanoos (pip install -e .)",
             (Path(sys.prefix) / "bin" / "nanoos-train-model",),
         ),
-        "nanoos.train_model",
+        "nanoos.model.train",
     )
     ensure_pseudo_family(report, family_label)
     return report
