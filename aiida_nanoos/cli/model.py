@@ -86,7 +86,7 @@ def model_train(
     code_label: str,
     submit: bool,
 ) -> None:
-    """Train a property model on CSV_FILE (a `cif` column and the target column) through the nanoos.model.train CalcJob."""
+    """Train a property model on CSV_FILE (a `cif` column and the target column) with the nanoos.model.train job."""
     load_profile()
     from aiida import orm
     from aiida.common.exceptions import NotExistent
@@ -115,7 +115,8 @@ def model_train(
     if submit:
         return
     if not node.is_finished_ok:
-        raise click.ClickException(f"ModelTrainingCalculation<{node.pk}> failed [{node.exit_status}]: {node.exit_message}")
+        message = f"ModelTrainingCalculation<{node.pk}> failed [{node.exit_status}]: {node.exit_message}"
+        raise click.ClickException(message)
     echo_summary(node.outputs.model)
 
 
