@@ -1,5 +1,5 @@
 """``nanoos.campaign`` with the crystal-graph property model: active learning with ml_then_dft evaluation and retraining
-(the analytic evaluator stands in for DFT, the ``nanoos.train_model`` CalcJob really trains), ML-only evaluation with
+(the analytic evaluator stands in for DFT, the ``nanoos.model.train`` CalcJob really trains), ML-only evaluation with
 a stored model, and bad property-model settings refused before anything runs."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_active_learning_ml_then_dft_campaign_retrains_and_reports_statistics(na
     assert node.is_finished_ok, node.exit_message
 
     # retraining happened: two training CalcJobs, the model version went up, the last model is the output
-    trainings = calls(node, "TrainModelCalculation")
+    trainings = calls(node, "ModelTrainingCalculation")
     assert len(trainings) == 2 and all(t.is_finished_ok for t in trainings)
     versions = [t.outputs.model.version for t in trainings]
     assert versions[1] == versions[0] + 1
@@ -162,7 +162,7 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
         assert s["model"] == sige_model.full_name and math.isfinite(s["mean_uncertainty"])
     assert results["statistics"]["budget_used"] == 0
     assert results["surrogate_model"].uuid == sige_model.uuid
-    assert calls(node, "TrainModelCalculation") == []
+    assert calls(node, "ModelTrainingCalculation") == []
     from click.testing import CliRunner
 
     from aiida_nanoos.cli.campaign import campaign

@@ -92,7 +92,7 @@ class PropertyModelSettings:
 
     ``model`` names a stored ``nanoos.model`` (``"cgcnn_bandgap"``, ``"cgcnn_bandgap_v2"``, or a name plus
     ``version``). Without it the campaign trains its first model once ``min_labels`` DFT labels exist (proposing
-    randomly and evaluating with DFT until then); ``training`` (the settings of the ``nanoos.train_model`` CalcJob:
+    randomly and evaluating with DFT until then); ``training`` (the settings of the ``nanoos.model.train`` CalcJob:
     epochs, n_models, method, architecture, ...) is then required. With ``training`` set, the campaign retrains on
     every DFT label so far every ``retrain_every`` iterations and/or once ``retrain_min_new_labels`` new labels
     arrived (the new model gets the next version of ``name``, by default the model's name or ``cgcnn_<target>``).
@@ -170,7 +170,7 @@ class PropertyModelSettings:
         return self.training is not None
 
     def training_config(self, target: str, name: str | None = None, seed: int | None = None) -> dict[str, Any]:
-        """The ``config`` of a ``nanoos.train_model`` CalcJob (validated by the trainer's own parser)."""
+        """The ``config`` of a ``nanoos.model.train`` CalcJob (validated by the trainer's own parser)."""
         from aiida_nanoos.models.training import parse_model_config
 
         config = {**(self.training or {}), "target": target}

@@ -26,7 +26,7 @@ dynamic namespace ``evaluator_inputs`` (nodes) plus ``evaluator_metadata`` (the 
 With a property model (``config.property_model``: algorithm ``active_learning`` and/or evaluation ``ml_only`` /
 ``ml_then_dft``) an iteration is::
 
-    [train_model CalcJob ─► predict the last pool again ─► information_gain]   (when record_iteration said so)
+    [model.train CalcJob ─► predict the last pool again ─► information_gain]   (when record_iteration said so)
     generate_pool ─► predict_with_uncertainty (pool) ─► select_for_simulation ─► suggest_candidates
     predict_with_uncertainty (batch) ─► property_model_properties ─► [select_for_dft ─► evaluator × the chosen]
     ─► record_iteration (with where each value came from: per-iteration simulated / ML-only, budget, sigma)
@@ -167,7 +167,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             "surrogate_code",
             valid_type=orm.AbstractCode,
             required=False,
-            help="Code of the `nanoos.train_model` CalcJob (nanoos-train-model@localhost); required when "
+            help="Code of the `nanoos.model.train` CalcJob (nanoos-train-model@localhost); required when "
             "config.property_model.training is set.",
         )
         spec.input(

@@ -199,7 +199,7 @@ def validate_property_model_inputs(
             return f"config.property_model.model: {error}"
     if settings.trains and "surrogate_code" not in inputs:
         return (
-            "surrogate_code: required by config.property_model.training (the code of the nanoos.train_model CalcJob, "
+            "surrogate_code: required by config.property_model.training (the code of the nanoos.model.train CalcJob, "
             "e.g. nanoos-train-model@localhost)"
         )
     return None

@@ -33,12 +33,12 @@ class PropertyModelSteps:
         return bool(self.ctx.get("training"))
 
     def train_property_model(self):
-        """Submit the ``nanoos.train_model`` CalcJob on the labels and with the settings the decision chose."""
+        """Submit the ``nanoos.model.train`` CalcJob on the labels and with the settings the decision chose."""
         from aiida.plugins import CalculationFactory
 
         nodes = {key: orm.load_node(uuid) for key, uuid in self.ctx.training.items()}
         plan = nodes["training_plan"]
-        builder = CalculationFactory("nanoos.train_model").get_builder()
+        builder = CalculationFactory("nanoos.model.train").get_builder()
         builder.code = self.inputs.surrogate_code
         builder.structures = {cid: orm.load_node(uuid) for cid, uuid in plan["structures"].items()}
         builder.targets = nodes["training_targets"]
