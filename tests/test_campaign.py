@@ -177,6 +177,31 @@ def test_a_finished_campaign_continues_from_its_state_with_more_iterations(aiida
     assert calls(node, "initialize_campaign")[0].inputs.restart_from.uuid == first["state"].uuid
 
 
+def test_a_state_stored_by_the_previous_version_continues(aiida_profile):
+    """``restart_from`` a version-1 state (OptimizerState + extra, stored by the previous code): the history is
+    kept, its unrecorded batch dropped, and the campaign goes on in the new layout."""
+    from pathlib import Path
+
+    old = json.loads((Path(__file__).parent / "core" / "design" / "state_v1.json").read_text())["bayesian_optimization"]
+    from aiida_nanoos.design import campaign as cp
+
+    space = cp.load_space(group_iv_space())
+    for record in old["extra"]["candidates"]:  # the fixture's structures, stored (it was made by the core alone)
+        atoms = space.to_atoms(record["parameters"], record["site_seed"])
+        record["uuid"] = orm.StructureData(ase=atoms).store().uuid
+    config = {"algorithm": "bayesian_optimization", "batch_size": 3, "seed": 11, "max_iterations": 4}
+    builder = campaign_builder(config)
+    builder.restart_from = orm.Dict(old)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    state = results["state"].get_dict()
+    assert state["schema_version"] == 2 and "extra" not in state and state["iteration"] == 4
+    ids = [r["id"] for r in state["candidates"]]
+    assert ids[:9] == [r["id"] for r in old["extra"]["candidates"]] and len(ids) == 12
+    assert {r["generation_method"] for r in state["candidates"][9:]} == {"bo:UCB"}
+    assert results["statistics"]["failed_evaluations"] == 1  # the injected failure of the old history
+
+
 def test_multi_objective_campaign_returns_the_pareto_front(aiida_profile):
     objective = {"objectives": ["maximize_bandgap", "maximize_stability"]}
     results, node = run_get_node(
