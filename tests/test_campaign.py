@@ -160,6 +160,20 @@ def test_a_failing_campaign_step_ends_with_an_exit_code_and_keeps_the_state(aiid
     assert len(suggest) == 2 and suggest[1].is_excepted and "proposer exploded" in suggest[1].exception
 
 
+def test_a_decision_calcfunction_that_fails_ends_the_campaign_with_exit_code_410(aiida_profile, monkeypatch):
+    """fit_gp finishing with its own non-zero exit status (no model could be fitted) ends the campaign with 410."""
+    from aiida_nanoos.design.proposers import registry
+
+    monkeypatch.setattr(registry, "fit_models", lambda *args: None)
+    config = {"algorithm": "bayesian_optimization", "batch_size": 2, "max_iterations": 3, "seed": 1}
+    results, node = run_get_node(campaign_builder(config))
+    assert node.exit_status == 410
+    assert "fit_gp" in node.exit_message and "needs at least two successful evaluations" in node.exit_message
+    fit = calls(node, "fit_gp")
+    assert len(fit) == 1 and fit[0].exit_status == 410
+    assert len(results["state"]["candidates"]) == 2  # the first (random) iteration is kept
+
+
 def test_a_finished_campaign_continues_from_its_state_with_more_iterations(aiida_profile):
     config = {"algorithm": "bayesian_optimization", "batch_size": 2, "max_iterations": 1, "seed": 9}
     first, node = run_get_node(campaign_builder(config, TARGET))

@@ -36,7 +36,6 @@ The model in use is recorded in the state, so ``restart_from`` continues with it
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,6 +54,7 @@ from aiida_nanoos.functions.campaign import (
     suggest_candidates,
     summarize_campaign,
 )
+from aiida_nanoos.workflows.campaign_errors import StepFailed, guarded
 from aiida_nanoos.workflows.campaign_inputs import (
     evaluator_builder,
     merge_inputs,
@@ -75,35 +75,6 @@ __all__ = ["CampaignWorkChain", "evaluator_builder", "merge_inputs", "split_inpu
 
 #: Outputs of a decision calcfunction that say a property-model training is due.
 TRAINING_OUTPUTS = ("training_plan", "training_targets", "training_config")
-
-
-class StepFailed(Exception):
-    """A campaign calcfunction did not finish ok."""
-
-    def __init__(self, step: str, node: orm.ProcessNode) -> None:
-        super().__init__(f"{node.process_label}<{node.pk}> exit {node.exit_status}: {node.exit_message or ''}")
-        self.step = step
-
-
-def guarded(method):
-    """A step that fails with an exit code (and the state as output), never with an exception."""
-
-    @functools.wraps(method)
-    def step(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except StepFailed as error:
-            self.report(f"{error.step} failed: {error}")
-            self._expose_state()
-            return self.exit_codes.ERROR_STEP_FAILED.format(step=error.step, message=str(error))
-        except Exception as error:  # noqa: BLE001 - any bug or bad data of a step ends the campaign with a code
-            self.report(f"{method.__name__} raised {type(error).__name__}: {error}")
-            self._expose_state()
-            return self.exit_codes.ERROR_STEP_EXCEPTED.format(
-                step=method.__name__, message=f"{type(error).__name__}: {error}"
-            )
-
-    return step
 
 
 def _python(node: orm.Data) -> Any:

@@ -16,6 +16,7 @@ from aiida.engine import ToContext
 
 from aiida_nanoos.design import campaign as cp
 from aiida_nanoos.functions.campaign import generate_pool, information_gain, property_model_properties
+from aiida_nanoos.workflows.campaign_errors import guarded
 
 
 def _predict(model, inputs: dict[str, Any]) -> orm.ArrayData:
@@ -32,6 +33,7 @@ class PropertyModelSteps:
         """A training is due when the last decision node (``initialize_campaign`` or ``record_iteration``) said so."""
         return bool(self.ctx.get("training"))
 
+    @guarded
     def train_property_model(self):
         """Submit the ``nanoos.model.train`` CalcJob on the labels and with the settings the decision chose."""
         from aiida.plugins import CalculationFactory
@@ -55,6 +57,7 @@ class PropertyModelSteps:
         )
         return ToContext(property_model_training=self.submit(builder))
 
+    @guarded
     def inspect_property_model_training(self):
         """Use the new model from now on, and measure how much it lowered the uncertainty on the last pool."""
         node = self.ctx.property_model_training
