@@ -1,4 +1,4 @@
-"""Property surrogates in AiiDA: ``nanoos.model`` nodes, the ``nanoos.train_model`` CalcJob (in-process, through the
+"""Property surrogates in AiiDA: ``nanoos.model`` nodes, the ``nanoos.model.train`` CalcJob (in-process, through the
 daemon, on perov5), the prediction and selection calcfunctions, and bad input refused before any work."""
 
 from __future__ import annotations
@@ -250,9 +250,9 @@ def test_diverse_uncertainty_spreads_a_batch_that_uncertainty_clusters():
 
 # ------------------------------------------------------------------------------------------------ training CalcJob
 def _train_builder(code, config, **inputs):
-    from aiida_nanoos.calculations.train_model import TrainModelCalculation
+    from aiida_nanoos.calculations.model_training import ModelTrainingCalculation
 
-    builder = TrainModelCalculation.get_builder()
+    builder = ModelTrainingCalculation.get_builder()
     builder.code = code
     builder.config = orm.Dict(config)
     for key, value in inputs.items():

@@ -1,4 +1,4 @@
-"""``nanoos.potential.pipeline``: real DFT -> SNAP -> validation -> MD on Si end to end (tiny settings), protocols, config."""
+"""``nanoos.potential.pipeline``: real DFT -> SNAP -> validation -> MD on Si end to end (tiny settings)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``nanoos.potential`` and ``nanoos.potential.train``: real SNAP fits to real pw.x Si frames, validation, provenance, CLI."""
+"""``nanoos.potential`` and ``nanoos.potential.train``: real SNAP fits to pw.x Si frames, validation, CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MACE (optional ``[mace]`` extra): trained by the same ``nanoos.potential.train`` CalcJob, validated, run with ASE MD."""
+"""MACE (optional ``[mace]`` extra): trained by the same ``nanoos.potential.train`` CalcJob, run with ASE MD."""
 
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ import time
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 GOAL_SECONDS = 2.0
 
 
@@ -43,7 +45,7 @@ def _trivial_calcfunction_seconds(repeats: int = 5) -> float:
     default="bayesian_optimization",
     show_default=True,
 )
-@click.option("--json", "as_json", is_flag=True)
+@options.json_output
 def command(iterations: int, batch_size: int, algorithm: str, as_json: bool) -> None:
     """Time a campaign with the analytic evaluator (run in this process); goal: <= 2 s per iteration."""
     from ase.build import bulk

@@ -2,7 +2,7 @@
 the expected-improvement arg-max over a candidate pool). Goal: <= 1 s for 1000 observations, 10^4 candidates.
 
 Two acquisition timings are printed: ``argmax`` (what a campaign does: the exact best candidate, with the posterior
-std computed only where a cheap upper bound says it can matter, :func:`~aiida_nanoos.acquisition.functions.
+std computed only where a cheap upper bound says it can matter, :func:`~aiida_nanoos.acquisition.optimize.
 argmax_acquisition`) and ``full`` (EI of every candidate, for reference); both pick the same candidate."""
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command()
 @click.option("--rattle", default=0.05, show_default=True, help="Rattle amplitude (Å) of the Si8 cell.")
 @click.option("--kpoints-distance", default=0.5, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@options.json_output
 def command(rattle: float, kpoints_distance: float, as_json: bool) -> None:
     """Label one rattled Si8 cell (run in this process) and compare with pw.x alone on the same input file."""
     from aiida import load_profile, orm

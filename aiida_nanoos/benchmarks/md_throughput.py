@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 def find_potential(pk: int | None, element: str = "Si"):
     """The potential to benchmark: the given PK, else the newest validated SNAP potential covering ``element``."""
@@ -134,7 +136,7 @@ def run_aiida(builder) -> tuple[float, float, object]:
 @click.option("--seconds", default=60.0, show_default=True, help="Target length of each run (s).")
 @click.option("--repeats", default=2, show_default=True, help="Runs of each kind, interleaved; medians are reported.")
 @click.option("--temperature", default=600.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@options.json_output
 def command(
     potential_pk: int | None, atoms: int, seconds: float, repeats: int, temperature: float, as_json: bool
 ) -> None:

@@ -10,6 +10,8 @@ import json
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command()
 @click.option("--potential", "potential_pk", type=int, default=None, help="PK of a SNAP potential (default: newest).")
@@ -17,7 +19,7 @@ import click
 @click.option("--steps", default=5000, show_default=True)
 @click.option("--timestep-fs", default=1.0, show_default=True)
 @click.option("--temperature", default=600.0, show_default=True, help="Initial velocities (K); settles near half.")
-@click.option("--json", "as_json", is_flag=True)
+@options.json_output
 def command(
     potential_pk: int | None, atoms: int, steps: int, timestep_fs: float, temperature: float, as_json: bool
 ) -> None:

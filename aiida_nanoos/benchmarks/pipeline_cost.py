@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command()
 @click.option(
@@ -17,7 +19,7 @@ import click
     help="Run the potential pipeline from this config (e.g. examples/pipeline_si.yaml) and report its cost.",
 )
 @click.option("--pk", type=int, default=None, help="Report the cost of this finished pipeline work chain instead.")
-@click.option("--json", "as_json", is_flag=True)
+@options.json_output
 def command(config_file: Path | None, pk: int | None, as_json: bool) -> None:
     """Seconds per atom-step of pw.x labelling vs LAMMPS MD with the potential (default: newest pipeline run)."""
     from aiida import load_profile, orm

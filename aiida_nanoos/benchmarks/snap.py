@@ -6,6 +6,8 @@ import json
 
 import click
 
+from aiida_nanoos.benchmarks import options
+
 
 @click.command("snap")
 @click.option(
@@ -52,7 +54,7 @@ import click
 @click.option(
     "--write-potential", type=click.Path(file_okay=False), default=None, help="Folder for snap.snapcoeff/.snapparam."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
+@options.json_output
 def command(as_json: bool, goal_force_rmse: float | None, **options) -> None:
     """Fit SNAP on TRAIN, report train and test energy/force/stress errors, timings and reference ratios."""
     from aiida_nanoos.benchmarks.snap_fit import SnapBenchmarkSettings, format_report, run_snap_benchmark

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from aiida_nanoos.acquisition.functions import FeasibilityModel, weight_by_feasibility
+from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
 from aiida_nanoos.design.bo import fit_surrogate, suggest
 from aiida_nanoos.design.pareto import expected_hypervolume_improvement
 from aiida_nanoos.design.proposers.context import (

@@ -3,19 +3,15 @@
 import numpy as np
 import pytest
 
-from aiida_nanoos.acquisition.functions import (
-    FeasibilityClassifier,
-    FeasibilityModel,
+from aiida_nanoos.acquisition.analytic import (
     acquisition_scores,
-    argmax_acquisition,
     expected_improvement,
-    maximize_continuous,
     probability_in_range,
     probability_of_improvement,
-    score_candidates,
-    select_batch,
-    weight_by_feasibility,
 )
+from aiida_nanoos.acquisition.batch import select_batch
+from aiida_nanoos.acquisition.feasibility import FeasibilityClassifier, FeasibilityModel, weight_by_feasibility
+from aiida_nanoos.acquisition.optimize import argmax_acquisition, maximize_continuous, score_candidates
 from aiida_nanoos.models.gp import GaussianProcess
 
 # one BLAS thread: millisecond tests stay milliseconds on a small shared machine
