@@ -332,15 +332,11 @@ def _fantasise(gp_model: GPModel, u: np.ndarray, strategy: str) -> GPModel:
     return replace(gp_model, gp=gp.condition_on(u[None, :], [value]))
 
 
-#: Former name, kept while the proposers (design/proposers/bayesian.py, context.py) still import it.
-fit_surrogate = fit_gp_model
-
 __all__ = [
     "BOSettings",
     "GPModel",
     "choose_output_transform",
     "fit_gp_model",
-    "fit_surrogate",
     "normal_scores",
     "suggest",
     "yeo_johnson",

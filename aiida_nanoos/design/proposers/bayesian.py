@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
-from aiida_nanoos.design.bo import fit_surrogate, suggest
+from aiida_nanoos.design.bo import fit_gp_model, suggest
 from aiida_nanoos.design.pareto import expected_hypervolume_improvement
 from aiida_nanoos.design.proposers.context import (
     Proposal,
@@ -93,7 +93,7 @@ def _propose_multiobjective(ctx: ProposalContext) -> tuple[list[Proposal], dict[
     U = ctx.space.encode([pool[i] for i in left])
     models = []
     for j, o in enumerate(ctx.objective.objectives):
-        model = fit_surrogate(
+        model = fit_gp_model(
             data["X"],
             data["Y"][:, j],
             maximize=o.maximize,

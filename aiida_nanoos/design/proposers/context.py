@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from aiida_nanoos.design.bo import fit_surrogate
+from aiida_nanoos.design.bo import fit_gp_model
 from aiida_nanoos.design.config import CampaignConfig
 from aiida_nanoos.design.definition import enumerate_points
 from aiida_nanoos.design.objectives import CampaignObjective
@@ -98,7 +98,7 @@ def fit_models(
         if not objective.multi and settings.acquisition.upper() == "RANGE" and transform != "log":
             transform = "none"
         previous = state.gp_hyperparameters if not objective.multi else (warm[j] if j < len(warm) else None)
-        model = fit_surrogate(
+        model = fit_gp_model(
             data["X"],
             y,
             maximize=o.maximize,
