@@ -33,14 +33,11 @@ def select_batch(
     ``kriging_believer`` pretends each pick returns the posterior mean; ``constant_liar`` pretends it returns the
     worst value seen so far (a pessimistic lie that spreads the batch more). The model's hyper-parameters stay fixed.
     """
-    if strategy not in ("kriging_believer", "constant_liar"):
-        raise ValueError(f"strategy must be 'kriging_believer' or 'constant_liar', got {strategy!r}")
+    _check_strategy(strategy)
     X_candidates = np.atleast_2d(np.asarray(X_candidates, dtype=float))
     available = np.ones(len(X_candidates), dtype=bool)
     available[list(exclude)] = False
     q = min(q, int(available.sum()))
-    y_seen = model.y_train_ * model.y_std + model.y_mean
-    lie = float(y_seen.min() if maximize else y_seen.max())
     chosen: list[int] = []
     current = model
     for _ in range(q):
@@ -51,9 +48,27 @@ def select_batch(
         chosen.append(pick)
         available[pick] = False
         if len(chosen) < q:
-            fantasy = mean[pick] if strategy == "kriging_believer" else lie
-            current = current.condition_on(X_candidates[pick : pick + 1], [fantasy])
+            current = fantasise(current, X_candidates[pick], strategy, maximize=maximize)
     return chosen
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in ("kriging_believer", "constant_liar"):
+        raise ValueError(f"batch_strategy: must be 'kriging_believer' or 'constant_liar', got {strategy!r}")
+
+
+def fantasise(model: GaussianProcess, x: np.ndarray, strategy: str, *, maximize: bool = True) -> GaussianProcess:
+    """The GP after pretending ``x`` was measured, hyper-parameters fixed: ``kriging_believer`` pretends the
+    measurement returns the posterior mean, ``constant_liar`` the worst value seen so far (a pessimistic lie that
+    spreads a batch more)."""
+    _check_strategy(strategy)
+    x = np.asarray(x, dtype=float).reshape(1, -1)
+    if strategy == "kriging_believer":
+        value = float(model.predict(x, return_std=False)[0])
+    else:
+        seen = model.y_train_ * model.y_std + model.y_mean
+        value = float(seen.min() if maximize else seen.max())
+    return model.condition_on(x, [value])
 
 
 def greedy_batch(scores: np.ndarray, q: int, eligible: np.ndarray | None = None) -> list[int]:

@@ -2,7 +2,7 @@
 
 This is the function a campaign calcfunction calls once per iteration. It is deliberately stateless: everything it
 needs is in the :class:`~aiida_nanoos.design.spaces.ParameterSpace`, the
-:class:`~aiida_nanoos.design.state.OptimizerState` (history, random stream, last hyper-parameters) and a
+:class:`~aiida_nanoos.design.state.OptimizerHistory` (history, random stream, last hyper-parameters) and a
 :class:`BOSettings`; it returns the proposed points and a JSON report (hyper-parameters, acquisition values,
 output transform) to store as the iteration's output.
 
@@ -26,10 +26,11 @@ from scipy.special import ndtri
 from scipy.stats import rankdata, yeojohnson
 
 from aiida_nanoos.acquisition.analytic import posterior_scores
+from aiida_nanoos.acquisition.batch import fantasise
 from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
 from aiida_nanoos.acquisition.optimize import argmax_acquisition, maximize_continuous
 from aiida_nanoos.design.spaces import ParameterSpace
-from aiida_nanoos.design.state import OptimizerState
+from aiida_nanoos.design.state import OptimizerHistory
 from aiida_nanoos.models.gp import GaussianProcess
 
 OUTPUT_TRANSFORMS = ("auto", "power", "log", "rank", "none")
@@ -216,7 +217,7 @@ def fit_gp_model(
 
 def suggest(
     space: ParameterSpace,
-    state: OptimizerState,
+    state: OptimizerHistory,
     *,
     maximize: bool,
     settings: BOSettings | Mapping[str, Any] | None = None,
@@ -321,15 +322,8 @@ def suggest(
 
 
 def _fantasise(gp_model: GPModel, u: np.ndarray, strategy: str) -> GPModel:
-    """The model after pretending ``u`` was measured (kriging believer: the mean; constant liar: the worst)."""
-    gp = gp_model.gp
-    if strategy == "kriging_believer":
-        value = float(gp.predict(u[None, :], return_std=False)[0])
-    elif strategy == "constant_liar":
-        value = float((gp.y_train_ * gp.y_std + gp.y_mean).min())
-    else:
-        raise ValueError(f"batch_strategy: must be 'kriging_believer' or 'constant_liar', got {strategy!r}")
-    return replace(gp_model, gp=gp.condition_on(u[None, :], [value]))
+    """The model after pretending ``u`` was measured (on the oriented scale, so the liar's worst is the minimum)."""
+    return replace(gp_model, gp=fantasise(gp_model.gp, u, strategy))
 
 
 __all__ = [

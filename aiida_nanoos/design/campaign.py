@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from aiida_nanoos.common.jsonsafe import json_safe
-from aiida_nanoos.design import definition
 from aiida_nanoos.design.config import (
     ALGORITHMS,
     EVALUATION_METHODS,
@@ -36,6 +35,7 @@ from aiida_nanoos.design.definition import (
     placeholder_atoms,
     representation,
     space_elements,
+    validate_campaign,
 )
 from aiida_nanoos.design.objectives import CampaignObjective
 from aiida_nanoos.design.property_model_plan import (
@@ -71,22 +71,6 @@ from aiida_nanoos.design.statistics import (
     reference_point,
     statistics,
 )
-
-
-def validate_campaign(
-    space_spec: Mapping[str, Any],
-    objective_spec: str | Mapping[str, Any],
-    config_spec: Mapping[str, Any] | None,
-    constraints: Mapping[str, Any] | None = None,
-) -> tuple[ParameterSpace, CampaignObjective, CampaignConfig]:
-    """Everything a campaign needs, validated together (:func:`.definition.validate_campaign`, and the external
-    proposer's settings: URL scheme, timeout, ...); every ``ValueError`` names the offending field."""
-    space, objective, config = definition.validate_campaign(space_spec, objective_spec, config_spec, constraints)
-    if config.algorithm == "external":
-        from aiida_nanoos.design.proposers.external import ExternalSettings
-
-        ExternalSettings.from_dict(config.external)
-    return space, objective, config
 
 
 def dump_state(state: CampaignState) -> dict[str, Any]:

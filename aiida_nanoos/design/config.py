@@ -6,8 +6,9 @@ version (``surrogate``, evaluation method ``hybrid``) are refused with the new n
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from aiida_nanoos.design.convergence import ConvergenceCriteria
@@ -40,15 +41,45 @@ _GENETIC_KEYS = {
     "max_displacement",
     "max_strain",
 }
-_EXTERNAL_KEYS = {
-    "url",
-    "api_key_env",
-    "api_key_header",
-    "api_key_prefix",
-    "timeout",
-    "context_window",
-    "max_response_bytes",
-}
+
+
+@dataclass(frozen=True)
+class ExternalSettings:
+    """Where the external proposer is reached and how (``config.external``); the API key is read from the
+    environment variable named by ``api_key_env`` when a request is sent, never stored."""
+
+    url: str
+    api_key_env: str | None = None
+    api_key_header: str = "Authorization"
+    api_key_prefix: str = "Bearer "
+    timeout: float = 60.0
+    context_window: int = 100
+    max_response_bytes: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise ValueError("config.external.url: the proposer's URL is required for algorithm 'external'")
+        parsed = urllib.parse.urlparse(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"config.external.url: must be an http(s) URL, got {self.url!r}")
+        if self.api_key_env is not None and (not isinstance(self.api_key_env, str) or not self.api_key_env.strip()):
+            raise ValueError("config.external.api_key_env: must be the name of an environment variable")
+        if not isinstance(self.timeout, int | float) or not 0 < float(self.timeout) <= 3600:
+            raise ValueError(f"config.external.timeout: must be in (0, 3600] seconds, got {self.timeout!r}")
+        for name in ("context_window", "max_response_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"config.external.{name}: must be a positive integer, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExternalSettings:
+        data = dict(data)
+        if "url" not in data:
+            raise ValueError("config.external.url: the proposer's URL is required for algorithm 'external'")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _positive_int(value: Any, where: str, *, allow_none: bool = False) -> int | None:
@@ -268,9 +299,12 @@ class CampaignConfig:
                 "config.genetic.representation: must be 'auto', 'parameters' or 'structure', "
                 f"got {self.genetic['representation']!r}"
             )
-        unknown = sorted(set(self.external) - _EXTERNAL_KEYS)
+        allowed = {f.name for f in fields(ExternalSettings)}
+        unknown = sorted(set(self.external) - allowed)
         if unknown:
-            raise ValueError(f"config.external: unknown keys {unknown} (allowed {sorted(_EXTERNAL_KEYS)})")
+            raise ValueError(f"config.external: unknown keys {unknown} (allowed {sorted(allowed)})")
+        if self.algorithm == "external":
+            ExternalSettings.from_dict(self.external)  # validates
         if self.uses_property_model:
             if self.property_model is None:
                 used = self.algorithm if self.algorithm in PROPERTY_MODEL_ALGORITHMS else self.evaluation_method

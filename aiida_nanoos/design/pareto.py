@@ -2,21 +2,14 @@
 
 Objectives are columns of ``Y``; ``directions`` says for each whether larger (``"max"``) or smaller (``"min"``) is
 better. Exact hypervolume and the expected hypervolume improvement live with the acquisitions
-(:mod:`aiida_nanoos.acquisition.hypervolume`, below the design layer so acquisition can use them) and are
-re-exported here.
+(:mod:`aiida_nanoos.acquisition.hypervolume`), below the design layer so that acquisition can use them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from aiida_nanoos.acquisition.hypervolume import (
-    Directions,
-    as_minimisation,
-    expected_hypervolume_improvement,
-    hypervolume,
-    hypervolume_improvement,
-)
+from aiida_nanoos.acquisition.hypervolume import Directions, as_minimisation
 
 
 def pareto_mask(Y: np.ndarray, directions: Directions = None) -> np.ndarray:
@@ -45,10 +38,4 @@ def non_dominated_sort(Y: np.ndarray, directions: Directions = None) -> list[np.
     return fronts
 
 
-__all__ = [
-    "expected_hypervolume_improvement",
-    "hypervolume",
-    "hypervolume_improvement",
-    "non_dominated_sort",
-    "pareto_mask",
-]
+__all__ = ["non_dominated_sort", "pareto_mask"]

@@ -5,15 +5,14 @@
 stopping reason, the GP hyper-parameters (warm starts), the GA population, the property model's bookkeeping and the
 random stream as ``seed`` + ``counter``: ``rng()`` returns ``default_rng([seed, counter])`` and increments the
 counter, so the n-th draw after a restart is the n-th draw without one. ``to_dict()`` is plain JSON (a ``Dict``
-node) with a ``schema_version``; ``from_dict()`` also reads the previous version (``OptimizerState.to_dict()`` with
+node) with a ``schema_version``; ``from_dict()`` also reads the previous version (the optimiser history with
 the campaign's records under ``extra``).
 
-:class:`OptimizerState` is the bare optimiser history the Bayesian-optimisation step works on.
+:class:`OptimizerHistory` is the part of it an optimiser sees (the Bayesian-optimisation step works on it alone).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -22,34 +21,25 @@ import numpy as np
 
 from aiida_nanoos.design.records import CandidateRecord
 
+#: Version key of a state stored by the previous layout.
 STATE_VERSION = 1
-#: Version of :meth:`CampaignState.to_dict`; 1 is the ``OptimizerState`` + ``extra`` layout it replaces.
+#: Version of :meth:`CampaignState.to_dict`; 1 is the previous layout (history + ``extra`` dict, key ``version``).
 SCHEMA_VERSION = 2
 
 
-def _record(points: list, values: list, iterations: list, iteration: int, new_points, new_values) -> None:
-    new_points = np.atleast_2d(np.asarray(new_points, dtype=float))
-    if len(new_points) != len(new_values):
-        raise ValueError(f"{len(new_points)} points but {len(new_values)} values")
-    for p, v in zip(new_points, new_values, strict=True):
-        points.append([float(x) for x in p])
-        ok = v is not None and np.isfinite(float(v))
-        values.append(float(v) if ok else None)
-        iterations.append(iteration)
-
-
 @dataclass
-class OptimizerState:
+class OptimizerHistory:
+    """What an optimiser has seen: the evaluated points and values by iteration, the random stream (``seed`` +
+    ``counter``) and the last GP hyper-parameters. :class:`CampaignState` extends it; the Bayesian-optimisation step
+    (:func:`~aiida_nanoos.design.bo.suggest`) needs no more."""
+
     seed: int = 0
     counter: int = 0
     iteration: int = 0
     points: list[list[float]] = field(default_factory=list)
     values: list[float | None] = field(default_factory=list)
     iterations: list[int] = field(default_factory=list)
-    gp_hyperparameters: dict[str, Any] | None = None
-    ga: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    version: int = STATE_VERSION
+    gp_hyperparameters: dict[str, Any] | None = None  #: the one-objective GP (warm start)
 
     def rng(self) -> np.random.Generator:
         """A fresh generator for the next random decision (and advance the counter)."""
@@ -62,11 +52,18 @@ class OptimizerState:
 
         ``None`` or NaN marks a failed evaluation: kept in the history (it was paid for) but not used for fitting.
         """
-        _record(self.points, self.values, self.iterations, self.iteration, points, values)
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        if len(points) != len(values):
+            raise ValueError(f"{len(points)} points but {len(values)} values")
+        for p, v in zip(points, values, strict=True):
+            self.points.append([float(x) for x in p])
+            ok = v is not None and np.isfinite(float(v))
+            self.values.append(float(v) if ok else None)
+            self.iterations.append(self.iteration)
         self.iteration += 1
 
     def observed(self) -> tuple[np.ndarray, np.ndarray]:
-        """(X, y) of the successful evaluations, for fitting the surrogate."""
+        """(X, y) of the successful evaluations, for fitting the GP."""
         ok = [i for i, v in enumerate(self.values) if v is not None]
         n_dims = len(self.points[0]) if self.points else 0
         X = np.asarray([self.points[i] for i in ok], dtype=float).reshape(len(ok), n_dims)
@@ -78,27 +75,6 @@ class OptimizerState:
         for it, v in zip(self.iterations, self.values, strict=True):
             out[it].append(float("nan") if v is None else v)
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> OptimizerState:
-        data = dict(data)
-        version = data.get("version", STATE_VERSION)
-        if version != STATE_VERSION:
-            raise ValueError(f"optimizer state version {version} not supported (expected {STATE_VERSION})")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"optimizer state: unknown keys {unknown}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> OptimizerState:
-        return cls.from_dict(json.loads(text))
 
 
 @dataclass
@@ -142,16 +118,9 @@ _V1_EXTRA = {
 
 
 @dataclass
-class CampaignState:
+class CampaignState(OptimizerHistory):
     """Everything a campaign remembers between iterations (see the module docstring)."""
 
-    seed: int = 0
-    counter: int = 0
-    iteration: int = 0
-    points: list[list[float]] = field(default_factory=list)
-    values: list[float | None] = field(default_factory=list)
-    iterations: list[int] = field(default_factory=list)
-    gp_hyperparameters: dict[str, Any] | None = None  #: the one-objective GP (warm start)
     gp_models: list[dict[str, Any]] | None = None  #: one GP per objective (multi-objective warm start)
     ga: dict[str, Any] | None = None
     ga_told: int = 0  #: records already told to the GA
@@ -162,15 +131,6 @@ class CampaignState:
     reference_point: list[float] | None = None
     property_model: PropertyModelBook | None = None
     schema_version: int = SCHEMA_VERSION
-
-    rng = OptimizerState.rng
-    observed = OptimizerState.observed
-    iteration_values = OptimizerState.iteration_values
-
-    def record(self, points: np.ndarray | Sequence[Sequence[float]], values: Sequence[float | None]) -> None:
-        """Append the evaluated batch of the current iteration to the history and advance the iteration number."""
-        _record(self.points, self.values, self.iterations, self.iteration, points, values)
-        self.iteration += 1
 
     def book(self) -> PropertyModelBook:
         """The property model's bookkeeping (created on first use)."""

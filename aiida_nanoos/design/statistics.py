@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from aiida_nanoos.acquisition.hypervolume import hypervolume
 from aiida_nanoos.design.config import CampaignConfig
 from aiida_nanoos.design.convergence import ConvergenceCriteria
 from aiida_nanoos.design.objectives import CampaignObjective
-from aiida_nanoos.design.pareto import hypervolume, pareto_mask
+from aiida_nanoos.design.pareto import pareto_mask
 from aiida_nanoos.design.property_model_plan import budget_left
 from aiida_nanoos.design.records import CandidateRecord, best_value, n_simulated, scores
 from aiida_nanoos.design.state import CampaignState

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
+from aiida_nanoos.acquisition.hypervolume import expected_hypervolume_improvement
 from aiida_nanoos.design.bo import fit_gp_model, suggest
-from aiida_nanoos.design.pareto import expected_hypervolume_improvement
 from aiida_nanoos.design.proposers.context import (
     Proposal,
     ProposalContext,
@@ -20,7 +20,7 @@ from aiida_nanoos.design.proposers.context import (
     training_data,
     unevaluated,
 )
-from aiida_nanoos.design.state import OptimizerState
+from aiida_nanoos.design.state import OptimizerHistory
 from aiida_nanoos.design.statistics import reference_point
 
 #: Points in the random pool the multi-objective acquisition is maximised over (continuous spaces).
@@ -35,7 +35,7 @@ def propose_bo(ctx: ProposalContext) -> tuple[list[Proposal], dict[str, Any]]:
     settings.batch_size = ctx.n
     data = training_data(ctx)
     # the GP sees only successful evaluations with a point; failures stay in the real state (never re-proposed)
-    view = OptimizerState(seed=ctx.state.seed, counter=ctx.state.counter)
+    view = OptimizerHistory(seed=ctx.state.seed, counter=ctx.state.counter)
     used = set(data["rows"])
     others = [[float(x) for x in p] for i, p in enumerate(ctx.state.points) if i not in used and np.all(np.isfinite(p))]
     view.points = [[float(x) for x in p] for p in data["X"]] + others

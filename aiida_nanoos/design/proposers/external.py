@@ -23,11 +23,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from ase import Atoms
 
+from aiida_nanoos.design.config import ExternalSettings
 from aiida_nanoos.design.spaces import ParameterSpace, atoms_from_dict
 
 #: Longest free-text note of the agent kept with a candidate.
@@ -36,42 +36,6 @@ MAX_RATIONALE = 500
 
 class ExternalProposerError(RuntimeError):
     """The endpoint could not be reached, timed out, or answered with something that is not a proposal."""
-
-
-@dataclass(frozen=True)
-class ExternalSettings:
-    url: str
-    api_key_env: str | None = None
-    api_key_header: str = "Authorization"
-    api_key_prefix: str = "Bearer "
-    timeout: float = 60.0
-    context_window: int = 100
-    max_response_bytes: int = 10_000_000
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.url, str) or not self.url:
-            raise ValueError("config.external.url: the proposer's URL is required for algorithm 'external'")
-        parsed = urllib.parse.urlparse(self.url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"config.external.url: must be an http(s) URL, got {self.url!r}")
-        if self.api_key_env is not None and (not isinstance(self.api_key_env, str) or not self.api_key_env.strip()):
-            raise ValueError("config.external.api_key_env: must be the name of an environment variable")
-        if not isinstance(self.timeout, int | float) or not 0 < float(self.timeout) <= 3600:
-            raise ValueError(f"config.external.timeout: must be in (0, 3600] seconds, got {self.timeout!r}")
-        for name in ("context_window", "max_response_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"config.external.{name}: must be a positive integer, got {value!r}")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExternalSettings:
-        data = dict(data)
-        if "url" not in data:
-            raise ValueError("config.external.url: the proposer's URL is required for algorithm 'external'")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _api_key(settings: ExternalSettings) -> str | None:

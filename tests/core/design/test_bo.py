@@ -7,7 +7,7 @@ from scipy.stats import skew
 
 from aiida_nanoos.design.bo import BOSettings, choose_output_transform, normal_scores, suggest, yeo_johnson
 from aiida_nanoos.design.spaces import Categorical, Continuous, ParameterSpace
-from aiida_nanoos.design.state import OptimizerState
+from aiida_nanoos.design.state import OptimizerHistory
 
 # one BLAS thread: millisecond tests stay milliseconds on a small shared machine
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
@@ -22,7 +22,7 @@ def _property(p):  # a "band gap" landscape with its maximum 3.0 at (0.5, -0.5)
 
 
 def _run(settings, n_iter, maximize=True, f=_property, seed=0):
-    space, state = _space(), OptimizerState(seed=seed)
+    space, state = _space(), OptimizerHistory(seed=seed)
     for _ in range(n_iter):
         points, report = suggest(space, state, maximize=maximize, settings=settings)
         state.record(space.encode(points), [f(p) for p in points])
@@ -42,7 +42,7 @@ def test_minimisation_with_lcb_batches():
     def loss(p):  # positive, minimum 0.01 at (-1, 1)
         return 0.01 + ((p["x"] + 1) ** 2 + (p["y"] - 1) ** 2) ** 2
 
-    space, state = _space(), OptimizerState(seed=3)
+    space, state = _space(), OptimizerHistory(seed=3)
     for _ in range(6):
         points, report = suggest(space, state, maximize=False, settings={"acquisition": "LCB", "batch_size": 3})
         assert len(points) == 3 and len({(p["x"], p["y"]) for p in points}) == 3
@@ -55,7 +55,7 @@ def test_skewed_positive_property_to_maximise_is_modelled_on_a_compressed_scale(
     def conductivity(p):  # S/cm, spans three decades, peak 1000 at (1, 1)
         return 1000.0 * np.exp(-2.0 * ((p["x"] - 1) ** 2 + (p["y"] - 1) ** 2))
 
-    space, state = _space(), OptimizerState(seed=5)
+    space, state = _space(), OptimizerHistory(seed=5)
     start = space.sample(12, seed=5)  # a space-filling start: most values are small, a few large
     state.record(space.encode(start), [conductivity(p) for p in start])
     for _ in range(5):
@@ -70,7 +70,7 @@ def test_discrete_candidates_and_categorical_space():
     space = ParameterSpace([Categorical("substrate", ("SiO2", "hBN", "Au")), Continuous("t", 0.0, 1.0)])
     cands = [{"substrate": s, "t": t} for s in ("SiO2", "hBN", "Au") for t in np.linspace(0, 1, 11)]
     value = {"SiO2": 0.0, "hBN": 1.0, "Au": 0.5}
-    state = OptimizerState(seed=1)
+    state = OptimizerHistory(seed=1)
     seen = set()
     for _ in range(8):
         points, _ = suggest(space, state, maximize=True, candidates=cands, settings={"batch_size": 2})
@@ -88,7 +88,7 @@ def test_target_range_and_feasibility_weighting():
     hits = [v for v in state.values[-6:] if 2.0 <= v <= 2.2]
     assert len(hits) >= 3
     # constraint x >= 0.8 (as a second measured quantity): late suggestions respect it
-    space, state = _space(), OptimizerState(seed=4)
+    space, state = _space(), OptimizerHistory(seed=4)
     constraint = []
     settings = {"acquisition": "EI", "constraint_bounds": [[0.8, None]]}
     for _ in range(12):

@@ -8,7 +8,7 @@ import pytest
 
 from aiida_nanoos.design.convergence import ConvergenceCriteria
 from aiida_nanoos.design.records import CandidateRecord
-from aiida_nanoos.design.state import SCHEMA_VERSION, CampaignState, OptimizerState
+from aiida_nanoos.design.state import SCHEMA_VERSION, CampaignState
 
 # one BLAS thread: millisecond tests stay milliseconds on a small shared machine
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
@@ -35,19 +35,20 @@ def test_minimisation_target_budget_and_iterations():
 
 
 def test_state_resumes_the_same_random_stream_and_history_from_json():
-    state = OptimizerState(seed=42)
+    state = CampaignState(seed=42)
     state.record([[0.1, 0.2], [0.3, 0.4]], [1.0, None])
     first = state.rng().random(3)
-    restored = OptimizerState.from_json(state.to_json())
+    restored = CampaignState.from_dict(json.loads(json.dumps(state.to_dict())))
     np.testing.assert_array_equal(state.rng().random(3), restored.rng().random(3))
-    assert not np.array_equal(first, OptimizerState.from_json(state.to_json()).rng().random(3))
+    assert not np.array_equal(first, CampaignState.from_dict(state.to_dict()).rng().random(3))
     X, y = restored.observed()
     np.testing.assert_allclose(X, [[0.1, 0.2]])
     np.testing.assert_allclose(y, [1.0])
     assert restored.iteration_values()[0][0] == 1.0 and np.isnan(restored.iteration_values()[0][1])
-    json.loads(restored.to_json())
     with pytest.raises(ValueError, match="unknown keys"):
-        OptimizerState.from_dict({"seed": 1, "colour": "red"})
+        CampaignState.from_dict({"schema_version": 2, "seed": 1, "colour": "red"})
+    with pytest.raises(ValueError, match="2 points but 1 values"):
+        state.record([[0.1, 0.2], [0.3, 0.4]], [1.0])
 
 
 # ---------------------------------------------------------------------------------------------- the campaign state

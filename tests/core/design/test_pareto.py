@@ -5,13 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from aiida_nanoos.design.pareto import (
+from aiida_nanoos.acquisition.hypervolume import (
     expected_hypervolume_improvement,
     hypervolume,
     hypervolume_improvement,
-    non_dominated_sort,
-    pareto_mask,
 )
+from aiida_nanoos.design.pareto import non_dominated_sort, pareto_mask
 
 # one BLAS thread: millisecond tests stay milliseconds on a small shared machine
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
