@@ -8,7 +8,7 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from aiida_nanoos.benchmarks.surrogate_harness import generate_perovskite_candidates
+from aiida_nanoos.benchmarks.crystal_graph_harness import generate_perovskite_candidates
 from aiida_nanoos.cli import cli
 from tests.test_model import toy_target
 

@@ -11,7 +11,7 @@ import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
-from aiida_nanoos.benchmarks.surrogate_harness import generate_perovskite_candidates
+from aiida_nanoos.benchmarks.crystal_graph_harness import generate_perovskite_candidates
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.data.structure_batch import StructureBatchData
 from aiida_nanoos.functions.property_model import predict_with_uncertainty, select_for_simulation

@@ -1,7 +1,7 @@
 """``aiida-nanoos benchmark al-pool``: active learning with the crystal-graph ensemble against random sampling.
 
 Liang et al. 2021 figures (enhancement factor at 10 % and 25 % of the pool, evaluations to 50 % / 100 % of the
-top 5 %) for finding the best structures of a CSV pool. Logic in :mod:`aiida_nanoos.benchmarks.surrogate_harness`.
+top 5 %) for finding the best structures of a CSV pool. Logic in :mod:`aiida_nanoos.benchmarks.crystal_graph_harness`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aiida_nanoos.benchmarks import options
 )
 @click.option("--exploration-weight", default=1.0, show_default=True, help="Weight of sigma (greedy_uncertainty).")
 @click.option("--max-fraction", default=0.5, show_default=True, help="Stop a run after labelling this pool fraction.")
-@click.option("--members", default=3, show_default=True, help="Ensemble members of the surrogate.")
+@click.option("--members", default=3, show_default=True, help="Ensemble members of the crystal-graph model.")
 @click.option("--seed", default=0, show_default=True)
 @options.torch_threads
 @options.json_output
@@ -55,7 +55,7 @@ def command(
     quiet: bool,
 ) -> None:
     """Enhancement factor and evaluations to the top 5 % for ensemble-guided active learning vs random."""
-    from aiida_nanoos.benchmarks.surrogate_harness import al_pool_benchmark, format_al_pool
+    from aiida_nanoos.benchmarks.crystal_graph_harness import al_pool_benchmark, format_al_pool
     from aiida_nanoos.models.structure_table import read_structure_csv
 
     progress = None if quiet else (lambda message: click.echo(message, err=True))

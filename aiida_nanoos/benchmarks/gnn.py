@@ -1,8 +1,8 @@
-"""``aiida-nanoos benchmark gnn``: accuracy and uncertainty calibration of the crystal-graph surrogate.
+"""``aiida-nanoos benchmark gnn``: accuracy and uncertainty calibration of the crystal-graph model.
 
 Trains on one CSV (a ``cif`` column and a target column), recalibrates sigma on a validation split of the
 training CSV only, and scores a test CSV. Given one CSV (or the same file twice), it is split
-deterministically (``--split``, ``--seed``). The logic is in :mod:`aiida_nanoos.benchmarks.surrogate_harness`.
+deterministically (``--split``, ``--seed``). The logic is in :mod:`aiida_nanoos.benchmarks.crystal_graph_harness`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def command(
     quiet: bool,
 ) -> None:
     """MAE, RMSE, 1/2-sigma coverage, miscalibration area, Spearman |error|~sigma and training time."""
-    from aiida_nanoos.benchmarks.surrogate_harness import format_gnn, gnn_benchmark
+    from aiida_nanoos.benchmarks.crystal_graph_harness import format_gnn, gnn_benchmark
     from aiida_nanoos.models.structure_table import read_structure_csv, split_indices
 
     progress = None if quiet else (lambda message: click.echo(message, err=True))

@@ -1,7 +1,7 @@
 """``aiida-nanoos benchmark screening``: throughput of ML-only screening, pure or with provenance stored.
 
 Pure (default): featurisation of generated perovskite candidates plus prediction with uncertainty by the
-crystal-graph ensemble (all members) and by MC dropout (logic in :mod:`aiida_nanoos.benchmarks.surrogate_harness`).
+crystal-graph ensemble (all members) and by MC dropout (logic in :mod:`aiida_nanoos.benchmarks.crystal_graph_harness`).
 
 ``--provenance``: the same candidates go through AiiDA on the loaded profile: one ``nanoos.structure_batch`` node
 for the batch, the model as a ``nanoos.model`` node, and the ``nanoos.predict_with_uncertainty`` calcfunction (one
@@ -34,7 +34,7 @@ def provenance_benchmark(
     import torch
     from aiida import orm
 
-    from aiida_nanoos.benchmarks.surrogate_harness import (
+    from aiida_nanoos.benchmarks.crystal_graph_harness import (
         generate_perovskite_candidates,
         machine_load,
         random_weight_model,
@@ -168,7 +168,7 @@ def command(
         return
     if model_name:
         raise click.BadParameter("--model-name needs --provenance (a stored model)", param_hint="--model-name")
-    from aiida_nanoos.benchmarks.surrogate_harness import format_screening, screening_benchmark
+    from aiida_nanoos.benchmarks.crystal_graph_harness import format_screening, screening_benchmark
     from aiida_nanoos.models.cgcnn import CrystalGraphModel
 
     model = CrystalGraphModel.load(model_dir) if model_dir else None

@@ -1,4 +1,4 @@
-"""``aiida-nanoos model``: train, list, show and use property surrogates (also ``verdi data nanoos.model``)."""
+"""``aiida-nanoos model``: train, list, show and use property models (also ``verdi data nanoos.model``)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _load(identifier: str):
 
 
 def echo_summary(node) -> None:
-    """What one checks first about a surrogate."""
+    """What one checks first about a property model."""
     metrics = node.metrics or {}
     click.echo(f"ModelData<{node.pk}> {node.full_name}: predicts '{node.target}'")
     click.echo(
@@ -56,7 +56,7 @@ def echo_summary(node) -> None:
 
 @click.group("model")
 def model() -> None:
-    """Property surrogates (nanoos.model): crystal-graph networks with uncertainty."""
+    """Property models (nanoos.model): crystal-graph networks with uncertainty."""
 
 
 @model.command("train")

@@ -1,4 +1,4 @@
-"""``nanoos.model``: a trained property surrogate (crystal-graph network with uncertainty), found by name/version.
+"""``nanoos.model``: a trained property model (crystal-graph network with uncertainty), found by name/version.
 
 The two files of a :class:`aiida_nanoos.models.cgcnn.CrystalGraphModel` (``model.pt`` weights of all ensemble members,
 ``model.json`` config) live in the node's repository; what one queries on (name, version, target, uncertainty
@@ -61,7 +61,7 @@ def stored_versions(name: str) -> list[int]:
 
 
 class ModelData(orm.Data):
-    """A property surrogate: weights + config in the repository, metadata as queryable attributes.
+    """A property model: weights + config in the repository, metadata as queryable attributes.
 
     Attributes: ``name``, ``version``, ``full_name`` (``f"{name}_v{version}"``), ``target`` (the property
     predicted, e.g. ``formation_energy``), ``method`` (default uncertainty method, ``ensemble`` or

@@ -77,7 +77,7 @@ class UncertainPrediction:
 
 @dataclass
 class CrystalGraphModel:
-    """A trained property surrogate: ensemble members plus the config that reproduces their predictions."""
+    """A trained property model: ensemble members plus the config that reproduces their predictions."""
 
     target: str
     members: list[CrystalGraphNetwork]

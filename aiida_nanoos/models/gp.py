@@ -1,6 +1,6 @@
 """Gaussian-process regression for design campaigns: ARD Matérn 5/2 or RBF kernel, float64, numpy/scipy only.
 
-Why not ``sklearn.gaussian_process``: a campaign refits the surrogate every iteration and scores 10^4 candidates,
+Why not ``sklearn.gaussian_process``: a campaign refits the GP every iteration and scores 10^4 candidates,
 and needs hyper-parameters it can store in a node and re-create the model from. This implementation keeps the
 latency under a second for 1000 observations (subset-of-data hyper-parameter search, one Cholesky on all the data,
 chunked prediction) and never fails on ill-conditioned data (noise floor, jitter escalation, duplicate inputs).

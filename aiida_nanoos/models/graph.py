@@ -1,4 +1,4 @@
-"""Crystal graphs of periodic structures for the property surrogate (pure numpy, no AiiDA, no torch).
+"""Crystal graphs of periodic structures for the property model (pure numpy, no AiiDA, no torch).
 
 A structure becomes a graph whose nodes are atoms (described by a fixed table of physical element
 features) and whose directed edges join each atom to its neighbours under periodic boundary conditions,

@@ -1,4 +1,4 @@
-"""Train a crystal-graph property surrogate from a CSV: the work of the ``nanoos-train-model`` script (no AiiDA).
+"""Train a crystal-graph property model from a CSV: the work of the ``nanoos-train-model`` script (no AiiDA).
 
 The script (:mod:`aiida_nanoos.scripts.train_model`) runs wherever the ``nanoos.model.train`` CalcJob runs (this
 workstation or an HPC node with only the package installed), so it reads and writes plain files:

@@ -1,4 +1,4 @@
-"""Benchmarks of the crystal-graph surrogate (no AiiDA): accuracy and calibration on a held-out table,
+"""Benchmarks of the crystal-graph model (no AiiDA): accuracy and calibration on a held-out table,
 active learning against random sampling on a structure pool, and screening throughput.
 
 The ``aiida-nanoos benchmark gnn | al-pool | screening`` commands only parse options and print what these
@@ -162,7 +162,7 @@ def format_gnn(result: dict[str, Any]) -> str:
         f"(target '{result['target']}', test mean absolute deviation {result['test_mean_absolute_deviation']:.3f})"
     )
     lines = [
-        f"crystal-graph surrogate, {result['method']} ({result['n_members']} member(s)), "
+        f"crystal-graph model, {result['method']} ({result['n_members']} member(s)), "
         f"train {result['n_train']} / validation {result['n_validation']} / test {result['n_test']} {unit_note}",
         f"  MAE                  {result['mae']:.4f}",
         f"  RMSE                 {result['rmse']:.4f}",
@@ -231,10 +231,10 @@ def al_pool_benchmark(
     threads: int | None = None,
     log: Log = None,
 ) -> dict[str, Any]:
-    """Active learning (ensemble surrogate + ``strategy``) against random sampling for the top 5 % of a pool.
+    """Active learning (crystal-graph ensemble + ``strategy``) against random sampling for the top 5 % of a pool.
 
     Each run starts from ``n_initial`` random labels and adds ``batch_size`` per cycle, until every top-set
-    structure is found or ``max_fraction`` of the pool is labelled. The surrogate is retrained from scratch
+    structure is found or ``max_fraction`` of the pool is labelled. The model is retrained from scratch
     whenever the labelled set has grown by ``full_retrain_growth`` since the last full training and
     fine-tuned (warm start, few epochs) otherwise. Members train on bootstrap resamples (``bootstrap``): with
     tens of labels, members trained on the same data agree on nearly everything and their spread says little.
@@ -409,7 +409,7 @@ def format_al_pool(result: dict[str, Any]) -> str:
 def generate_perovskite_candidates(n: int, seed: int = 0) -> list[Atoms]:
     """``n`` cubic ABX3 candidates with random cations and anion mixes, lattice constant from covalent radii.
 
-    The candidates a design campaign would hand to the surrogate; the geometry is a plausible guess, not
+    The candidates a design campaign would hand to the property model; the geometry is a plausible guess, not
     relaxed.
     """
     from ase.data import atomic_numbers, covalent_radii

@@ -1,4 +1,4 @@
-"""The surrogate benchmarks end to end on tiny generated data: figures computed right, commands run."""
+"""The crystal-graph benchmarks end to end on tiny generated data: figures computed right, commands run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import pytest
 from ase.io import write
 from click.testing import CliRunner
 
-from aiida_nanoos.benchmarks.surrogate_harness import _pool_figures, generate_perovskite_candidates, screening_benchmark
+from aiida_nanoos.benchmarks.crystal_graph_harness import (
+    _pool_figures,
+    generate_perovskite_candidates,
+    screening_benchmark,
+)
 from aiida_nanoos.models.structure_table import read_structure_csv, split_indices
 from tests.core.perovskites import perovskite_set
 
