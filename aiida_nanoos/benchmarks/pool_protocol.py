@@ -19,6 +19,7 @@ Both GP methods share the same code, initial points and hyper-parameter schedule
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -134,29 +135,19 @@ def nanoos_strategy(
     state: dict[str, Any] = {"hyperparameters": None}
 
     def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
-        model = fit_gp_model(
+        fit = functools.partial(
+            fit_gp_model,
             scale(X_obs),
             y_obs,
             maximize=maximize,
-            transform=settings.output_transform,
             kernel=settings.kernel,
             priors=settings.gp_priors,
             hyperparameters=state["hyperparameters"],
-            optimize=refit,
             seed=seed,
         )
+        model = fit(transform=settings.output_transform, optimize=refit)
         if model.transform != state.get("transform") and not refit:  # new output scale: old hyper-parameters moot
-            model = fit_gp_model(
-                scale(X_obs),
-                y_obs,
-                maximize=maximize,
-                transform=model.transform,
-                kernel=settings.kernel,
-                priors=settings.gp_priors,
-                hyperparameters=state["hyperparameters"],
-                optimize=True,
-                seed=seed,
-            )
+            model = fit(transform=model.transform, optimize=True)
         state["hyperparameters"] = model.gp.get_hyperparameters()
         state["transform"] = model.transform
         return model.scores(scale(X_cand), settings)
