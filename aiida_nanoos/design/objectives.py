@@ -4,7 +4,13 @@ stability_score`` and ``bandgap >= 1.0``.
 Formulas are parsed with :mod:`ast` and walked node by node against an allow-list (numbers, known property names,
 ``+ - * / **``, unary minus, parentheses, comparisons for constraints, and ``abs``/``min``/``max``); they are never
 handed to Python's evaluator, so a formula stored in a campaign cannot run code. Anything outside the allow-list
-raises ``ValueError`` naming the offending token.
+raises ``ValueError`` naming the offending token, as do formulas longer than :data:`MAX_FORMULA_LENGTH`, nested
+deeper than :data:`MAX_FORMULA_DEPTH`, constant exponents beyond :data:`MAX_CONSTANT_EXPONENT` (``bandgap **
+10**10``) and constant parts that overflow (``9**9**9``, ``1e999``): every check is bounded, nothing hangs.
+
+On one candidate, a formula that divides by zero, overflows or leaves the real numbers (a negative number to a
+fractional power) raises :class:`FormulaError` (a ``ValueError``) naming the formula and the values, so a campaign
+records that candidate as failed and goes on.
 """
 
 from __future__ import annotations
@@ -40,13 +46,29 @@ KNOWN_PROPERTIES: dict[str, str] = {
 
 #: Longer formulas are rejected before parsing (a formula is a line, not a program).
 MAX_FORMULA_LENGTH = 1000
+#: Deepest nesting of operators and calls (checked without recursion, so the evaluator never recurses deeper).
+MAX_FORMULA_DEPTH = 100
+#: Largest magnitude of an exponent written with constants only (``bandgap ** 2``, not ``bandgap ** 10**10``).
+MAX_CONSTANT_EXPONENT = 64.0
+
+
+class FormulaError(ValueError):
+    """A valid formula that has no finite real value for one candidate (division by zero, overflow, a negative
+    number to a fractional power)."""
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    if np.isscalar(base) and np.isscalar(exponent) and base < 0 and not float(exponent).is_integer():
+        raise ArithmeticError(f"negative number {base!r} to the fractional power {exponent!r}")
+    return operator.pow(base, exponent)
+
 
 _BINOPS = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
-    ast.Pow: operator.pow,
+    ast.Pow: _power,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
@@ -80,42 +102,44 @@ class _Checker:
         self.allow_compare = allow_compare
         self.names: set[str] = set()
 
-    def check(self, node: ast.AST) -> None:
+    def check(self, node: ast.AST) -> float | None:
+        """Check ``node``; returns its value when it is made of constants only (folded to bound it), else None."""
         src = self.source
         if isinstance(node, ast.Expression):
-            self.check(node.body)
-        elif isinstance(node, ast.Constant):
+            return self.check(node.body)
+        if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise ValueError(f"formula {src!r}: constant {_token(node, src)!r} is not a number")
-        elif isinstance(node, ast.Name):
+            return self._folded(node, lambda: float(node.value))
+        if isinstance(node, ast.Name):
             if node.id in _FUNCTIONS:
                 raise ValueError(f"formula {src!r}: {node.id!r} is a function and must be called")
             if node.id not in self.allowed_names:
                 raise ValueError(f"formula {src!r}: unknown property {node.id!r} (known: {sorted(self.allowed_names)})")
             self.names.add(node.id)
-        elif isinstance(node, ast.BinOp):
+            return None
+        if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
                 raise ValueError(f"formula {src!r}: operator {type(node.op).__name__!r} is not allowed")
-            self.check(node.left)
-            self.check(node.right)
-        elif isinstance(node, ast.UnaryOp):
+            left, right = self.check(node.left), self.check(node.right)
+            if isinstance(node.op, ast.Pow) and right is not None and abs(right) > MAX_CONSTANT_EXPONENT:
+                raise ValueError(
+                    f"formula {src!r}: exponent {_token(node.right, src)!r} = {right:g} is too large "
+                    f"(at most {MAX_CONSTANT_EXPONENT:g} in magnitude)"
+                )
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise ValueError(f"formula {src!r}: division by the constant zero {_token(node.right, src)!r}")
+            if left is None or right is None:
+                return None
+            return self._folded(node, lambda: _BINOPS[type(node.op)](left, right))
+        if isinstance(node, ast.UnaryOp):
             if type(node.op) not in _UNARY:
                 raise ValueError(f"formula {src!r}: unary operator {type(node.op).__name__!r} is not allowed")
-            self.check(node.operand)
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if not isinstance(func, ast.Name) or func.id not in _FUNCTIONS:
-                raise ValueError(f"formula {src!r}: call to {_token(func, src)!r} is not allowed (only abs, min, max)")
-            if node.keywords:
-                raise ValueError(f"formula {src!r}: keyword arguments in {_token(node, src)!r} are not allowed")
-            n_args = len(node.args)
-            if (func.id == "abs" and n_args != 1) or (func.id != "abs" and n_args < 2):
-                raise ValueError(f"formula {src!r}: wrong number of arguments in {_token(node, src)!r}")
-            for arg in node.args:
-                if isinstance(arg, ast.Starred):
-                    raise ValueError(f"formula {src!r}: starred argument {_token(arg, src)!r} is not allowed")
-                self.check(arg)
-        elif isinstance(node, ast.Compare):
+            operand = self.check(node.operand)
+            return None if operand is None else self._folded(node, lambda: _UNARY[type(node.op)](operand))
+        if isinstance(node, ast.Call):
+            return self._check_call(node)
+        if isinstance(node, ast.Compare):
             if not self.allow_compare:
                 raise ValueError(f"formula {src!r}: comparison {_token(node, src)!r} is only allowed in constraints")
             for op in node.ops:
@@ -124,10 +148,56 @@ class _Checker:
             self.check(node.left)
             for comp in node.comparators:
                 self.check(comp)
-        elif isinstance(node, ast.Attribute):
+            return None
+        if isinstance(node, ast.Attribute):
             raise ValueError(f"formula {src!r}: attribute access {_token(node, src)!r} is not allowed")
-        else:
-            raise ValueError(f"formula {src!r}: {_token(node, src)!r} ({type(node).__name__}) is not allowed")
+        raise ValueError(f"formula {src!r}: {_token(node, src)!r} ({type(node).__name__}) is not allowed")
+
+    def _check_call(self, node: ast.Call) -> float | None:
+        src, func = self.source, node.func
+        if not isinstance(func, ast.Name) or func.id not in _FUNCTIONS:
+            raise ValueError(f"formula {src!r}: call to {_token(func, src)!r} is not allowed (only abs, min, max)")
+        if node.keywords:
+            raise ValueError(f"formula {src!r}: keyword arguments in {_token(node, src)!r} are not allowed")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise ValueError(f"formula {src!r}: starred argument {_token(arg, src)!r} is not allowed")
+        args = [self.check(arg) for arg in node.args]
+        n_args = len(node.args)
+        if (func.id == "abs" and n_args != 1) or (func.id != "abs" and n_args < 2):
+            raise ValueError(f"formula {src!r}: wrong number of arguments in {_token(node, src)!r}")
+        if any(a is None for a in args):
+            return None
+        return self._folded(node, lambda: float(_call(func.id, args)))
+
+    def _folded(self, node: ast.AST, compute) -> float:
+        """The value of a constant part, refused when it is not a finite real number (``9 ** 400``, ``1e999``)."""
+        try:
+            value = compute()
+        except (ArithmeticError, ValueError) as exc:
+            raise ValueError(f"formula {self.source!r}: constant part {_token(node, self.source)!r}: {exc}") from exc
+        if isinstance(value, complex) or not math.isfinite(value):
+            raise ValueError(f"formula {self.source!r}: constant part {_token(node, self.source)!r} is not finite")
+        return float(value)
+
+
+def _call(name: str, args: Sequence[Any]) -> Any:
+    if name == "abs":
+        return np.abs(args[0])
+    out = args[0]
+    for a in args[1:]:
+        out = _FUNCTIONS[name](out, a)
+    return out
+
+
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth of a parsed formula, measured without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _evaluate(node: ast.AST, values: Mapping[str, Any]) -> Any:
@@ -142,13 +212,7 @@ def _evaluate(node: ast.AST, values: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_evaluate(node.operand, values))
     if isinstance(node, ast.Call):
-        args = [_evaluate(a, values) for a in node.args]
-        if node.func.id == "abs":
-            return np.abs(args[0])
-        out = args[0]
-        for a in args[1:]:
-            out = _FUNCTIONS[node.func.id](out, a)
-        return out
+        return _call(node.func.id, [_evaluate(a, values) for a in node.args])
     raise TypeError(f"cannot evaluate {type(node).__name__}")  # unreachable after _Checker
 
 
@@ -171,8 +235,23 @@ class Expression:
         missing = sorted(self.properties - set(values))
         if missing:
             raise KeyError(f"formula {self.source!r} needs properties {missing}")
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return _evaluate(self.tree, values)
+        return _checked(self.source, values, lambda: _evaluate(self.tree, values))
+
+
+def _checked(source: str, values: Mapping[str, Any], compute) -> Any:
+    """``compute()`` (an evaluation of ``source``); on one candidate (scalar values) a division by zero, an overflow
+    or a value that is not a finite real number raises :class:`FormulaError` naming the formula and the values.
+    Arrays (many candidates at once) give NaN / inf where a candidate has no value."""
+    shown = {k: values[k] for k in sorted(values) if np.isscalar(values[k])}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        try:
+            out = compute()
+        except ArithmeticError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise FormulaError(f"formula {source!r} cannot be evaluated for {shown}: {reason}") from exc
+    if np.isscalar(out) and (isinstance(out, complex) or not math.isfinite(out)):
+        raise FormulaError(f"formula {source!r} is not a finite real number for {shown}: {out!r}")
+    return out
 
 
 def _parse(source: str, allowed_names: Sequence[str], allow_compare: bool) -> tuple[ast.Expression, set[str]]:
@@ -182,6 +261,8 @@ def _parse(source: str, allowed_names: Sequence[str], allow_compare: bool) -> tu
         raise ValueError(f"formula {source[:40]!r}...: longer than {MAX_FORMULA_LENGTH} characters")
     try:
         tree = ast.parse(source.strip(), mode="eval")
+        if _depth(tree) > MAX_FORMULA_DEPTH:
+            raise ValueError(f"formula {source[:40]!r}...: nested too deeply (more than {MAX_FORMULA_DEPTH} levels)")
         checker = _Checker(source.strip(), allowed_names, allow_compare)
         checker.check(tree)
     except SyntaxError as exc:
@@ -240,28 +321,35 @@ class Constraint:
             return cls(f"{lo!r} <= {prop} <= {hi!r}", names)
         return cls(f"{prop} >= {lo!r}" if lo is not None else f"{prop} <= {hi!r}", names)
 
-    def margin(self, values: Mapping[str, Any]) -> Any:
-        """min over the comparisons of (larger side - smaller side); >= 0 means satisfied."""
+    def _terms(self, values: Mapping[str, Any]) -> list[Any]:
+        """The values of the sides of the comparison (:class:`FormulaError` when one has none for a candidate)."""
         missing = sorted(self.properties - set(values))
         if missing:
             raise KeyError(f"constraint {self.source!r} needs properties {missing}")
         body = self.tree.body
-        terms = [_evaluate(body.left, values)] + [_evaluate(c, values) for c in body.comparators]
+        return [_checked(self.source, values, lambda n=n: _evaluate(n, values)) for n in (body.left, *body.comparators)]
+
+    def margin(self, values: Mapping[str, Any]) -> Any:
+        """min over the comparisons of (larger side - smaller side); >= 0 means satisfied."""
+        terms = self._terms(values)
         margins = []
-        for op, a, b in zip(body.ops, terms[:-1], terms[1:], strict=True):
-            margins.append(b - a if isinstance(op, ast.Lt | ast.LtE) else a - b)
+        for op, a, b in zip(self.tree.body.ops, terms[:-1], terms[1:], strict=True):
+            margins.append(_checked(self.source, values, lambda a=a, b=b, op=op: _margin(op, a, b)))
         out = margins[0]
         for m in margins[1:]:
             out = np.minimum(out, m)
         return out
 
     def is_satisfied(self, values: Mapping[str, Any]) -> Any:
-        body = self.tree.body
-        terms = [_evaluate(body.left, values)] + [_evaluate(c, values) for c in body.comparators]
+        terms = self._terms(values)
         ok: Any = True
-        for op, a, b in zip(body.ops, terms[:-1], terms[1:], strict=True):
+        for op, a, b in zip(self.tree.body.ops, terms[:-1], terms[1:], strict=True):
             ok = np.logical_and(ok, _COMPARE[type(op)](a, b))
         return ok
+
+
+def _margin(op: ast.cmpop, a: Any, b: Any) -> Any:
+    return b - a if isinstance(op, ast.Lt | ast.LtE) else a - b
 
 
 @dataclass(frozen=True)
@@ -458,7 +546,8 @@ class CampaignObjective:
     def evaluate(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         """Objective values of one candidate: ``raw`` formula values, ``values`` (with target-range distance),
         constraint ``margins`` (>= 0 satisfied) and ``feasible``. ``ValueError`` when a property is missing or not
-        a finite number, or a formula divides by zero or overflows (the evaluation is then recorded as failed)."""
+        a finite number, and :class:`FormulaError` when a formula divides by zero, overflows or is not a real number
+        on these values (the evaluation is then recorded as failed, with this message as its reason)."""
         needed = sorted(self.properties)
         missing = [p for p in needed if p not in properties]
         if missing:
@@ -466,19 +555,12 @@ class CampaignObjective:
         numbers = {}
         for p in needed:
             value = properties[p]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
                 raise ValueError(f"property {p!r} is not a finite number: {value!r}")
             numbers[p] = float(value)
-        try:
-            raw = [float(o.expression.evaluate(numbers)) + 0.0 for o in self.objectives]
-            values = [float(o.value(numbers)) + 0.0 for o in self.objectives]  # + 0.0: no "-0" inside a target window
-            margins = [float(c.margin(numbers)) for c in self.constraints]
-        except ArithmeticError as exc:  # a custom formula dividing by zero or overflowing on this candidate
-            raise ValueError(
-                f"objective cannot be evaluated for properties {numbers}: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not all(math.isfinite(v) for v in raw + values):
-            raise ValueError(f"objective is not finite for properties {numbers}")
+        raw = [float(o.expression.evaluate(numbers)) + 0.0 for o in self.objectives]
+        values = [float(o.value(numbers)) + 0.0 for o in self.objectives]  # + 0.0: no "-0" inside a target window
+        margins = [float(c.margin(numbers)) for c in self.constraints]
         return {"raw": raw, "values": values, "margins": margins, "feasible": all(m >= 0 for m in margins)}
 
     def to_dict(self) -> dict[str, Any]:

@@ -401,7 +401,7 @@ def test_a_formula_dividing_by_zero_fails_that_candidate_only():
     _, obj, _ = cp.validate_campaign(group_iv_space(), objective, {})
     with pytest.raises(ValueError, match="ZeroDivisionError"):
         obj.evaluate({"bandgap": 1.0, "formation_energy": 0.1})
-    overflow = cp.CampaignObjective.from_spec({"objective": "custom", "formula": "bandgap ** 1000"})
+    overflow = cp.CampaignObjective.from_spec({"objective": "custom", "formula": "bandgap ** 60"})
     with pytest.raises(ValueError, match="OverflowError"):
         overflow.evaluate({"bandgap": 1e10})
     # in a campaign: the candidate on which the formula divides by zero fails, the others are ranked, and it goes on
