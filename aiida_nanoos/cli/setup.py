@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -14,18 +15,56 @@ from aiida_nanoos.pseudos import FAMILY_LABEL
 @click.option("--postgres", is_flag=True, help="PostgreSQL storage + RabbitMQ broker (started if installed but down).")
 @click.option("--profile-name", default=None, help="Profile name (default: nanoos, or nanoos-psql with --postgres).")
 @click.option("--family", "family_label", default=FAMILY_LABEL, show_default=True, help="Pseudo family label.")
-def setup(postgres: bool, profile_name: str | None, family_label: str) -> None:
+@click.option(
+    "--computer",
+    "computer_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A remote computer and its codes from a YAML file (templates: examples/computers/); repeatable.",
+)
+@click.option(
+    "--test-cluster",
+    is_flag=True,
+    help="Set up the local single-node SLURM cluster over SSH (root: apt, munge, slurmctld/slurmd, sshd, the "
+    "nanoos-hpc account) and its computer `slurm-test` with codes.",
+)
+def setup(
+    postgres: bool, profile_name: str | None, family_label: str, computer_files: tuple[Path, ...], test_cluster: bool
+) -> None:
     """Create or reuse the profile, the localhost computer, the pw and lmp codes and the pseudo family.
 
-    Safe to rerun: whatever exists is reused and reported, nothing is replaced.
+    With --computer FILE also a remote computer (SSH + SLURM / PBS Pro / direct) and its pw.x, lmp and training
+    codes. Safe to rerun: whatever exists is reused and reported, nothing is replaced.
     """
+    from aiida_nanoos.setup.cluster import ClusterError, ClusterUnavailable, ensure_test_cluster
+    from aiida_nanoos.setup.computer import (
+        ComputerConfigError,
+        load_computer_config,
+        setup_computer,
+        test_cluster_config,
+    )
     from aiida_nanoos.setup.profile import SetupError
     from aiida_nanoos.setup.profile import setup as run_setup
     from aiida_nanoos.setup.services import ServiceError
 
     start = time.perf_counter()
     try:
+        configs = [load_computer_config(path) for path in computer_files]
+    except ComputerConfigError as error:
+        raise click.ClickException(str(error)) from error
+    cluster_lines = []
+    if test_cluster:
+        try:
+            info = ensure_test_cluster()
+        except (ClusterUnavailable, ClusterError) as error:
+            raise click.ClickException(f"SLURM test cluster: {error}") from error
+        cluster_lines = info.lines
+        configs.append(test_cluster_config(info))
+    try:
         report = run_setup(postgres=postgres, profile_name=profile_name, family_label=family_label)
+        report.lines[:0] = cluster_lines
+        for config in configs:
+            setup_computer(config, report)
     except (SetupError, ServiceError) as error:
         raise click.ClickException(str(error)) from error
     for line in report.lines:

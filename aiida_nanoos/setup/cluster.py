@@ -78,7 +78,7 @@ def unavailable_reason() -> str | None:
     if not sys.platform.startswith("linux"):
         return f"a SLURM test cluster needs Linux, this is {sys.platform}"
     if not is_root():
-        return "setting up SLURM, munge and sshd needs root (run `make test` or `aiida-nanoos setup --test-cluster` as root)"
+        return "setting up SLURM, munge and sshd needs root (run `aiida-nanoos setup --test-cluster` as root)"
     if missing_commands() and shutil.which("apt-get") is None:
         return f"missing {', '.join(missing_commands())} and no apt-get to install {' '.join(PACKAGES)}"
     return None
@@ -153,7 +153,7 @@ def node_hardware() -> tuple[str, int, int]:
 
 def slurm_conf(node: str, cpus: int, memory_mb: int) -> str:
     """A minimal single-node slurm.conf for Debian's SLURM 22.05, without slurmdbd."""
-    return f"""# Written by aiida-nanoos (aiida_nanoos/setup/cluster.py): a single-node test cluster. Rewritten on set-up.
+    return f"""# Written by aiida-nanoos (aiida_nanoos/setup/cluster.py): a single-node test cluster.
 ClusterName={CLUSTER_NAME}
 SlurmctldHost={node}(127.0.0.1)
 SlurmUser=slurm
@@ -319,6 +319,9 @@ def ensure_account_venv(lines: list[str], username: str, venv_bin: Path) -> Path
     if not pth.exists() or pth.read_text() != wanted:
         pth.write_text(wanted)
         lines.append(f"account venv: reads the packages of {source_site}")
+    mpirun = target / "mpirun"
+    if (venv_bin / "mpirun").exists() and not mpirun.is_symlink():
+        mpirun.symlink_to(venv_bin / "mpirun")
     for name in ("lmp", "nanoos-train", "nanoos-train-model"):
         lines_of_script = (venv_bin / name).read_text().splitlines()
         script = "\n".join([f"#!{target / 'python'}", *lines_of_script[1:]]) + "\n"
@@ -410,3 +413,26 @@ def completed_jobs(log: Path | str = JOBCOMP_LOG) -> dict[str, dict[str, str]]:
         if "JobId" in record:
             records[record["JobId"]] = record
     return records
+
+
+def main() -> int:
+    """``python -m aiida_nanoos.setup.cluster``: set up the test cluster; exit 0 with the reason when it cannot be."""
+    start = time.perf_counter()
+    try:
+        info = ensure_test_cluster()
+    except ClusterUnavailable as reason:
+        print(f"SLURM test cluster: skipped, {reason}")
+        return 0
+    except ClusterError as error:
+        print(f"SLURM test cluster: FAILED, {error}", file=sys.stderr)
+        return 1
+    for line in info.lines:
+        print(f"  {line}")
+    print(
+        f"SLURM test cluster ready ({time.perf_counter() - start:.1f} s): {info.username}@{info.hostname}:{info.port}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
