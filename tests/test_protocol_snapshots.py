@@ -64,3 +64,24 @@ def test_band_gap_evaluator_protocol(nanoos_resources, silicon, protocol, data_r
         nanoos_resources["pw"], ["Si", "Ge"], silicon, protocol=protocol
     )
     data_regression.check(builder_snapshot(builder))
+
+
+def test_scheduler_options_from_protocol_overrides_and_argument(nanoos_resources, silicon):
+    """sbatch resources come from the protocol; account and queue from `overrides.options` or `options` (which wins)."""
+    builder = LabelWorkChain.get_builder_from_protocol(
+        nanoos_resources["pw"],
+        structure=silicon,
+        protocol="fast",
+        overrides={"options": {"account": "proj-a", "queue_name": "debug", "max_wallclock_seconds": 900}},
+        options={"account": "proj-b", "resources": {"num_mpiprocs_per_machine": 2}},
+    )
+    options = builder.base.pw.metadata.options
+    assert options["account"] == "proj-b" and options["queue_name"] == "debug"
+    assert options["max_wallclock_seconds"] == 900
+    assert options["resources"] == {"num_machines": 1, "num_mpiprocs_per_machine": 2}
+    assert options["withmpi"] is False
+    evaluator = BandGapWorkChain.get_builder_from_protocol(
+        nanoos_resources["pw"], ["Si"], silicon, protocol="precise", overrides={"options": {"queue_name": "long"}}
+    )
+    assert evaluator.scf.pw.metadata.options["queue_name"] == "long"
+    assert evaluator.scf.pw.metadata.options["max_wallclock_seconds"] == 43200

@@ -214,6 +214,8 @@ def _ensure_configured(report: SetupReport, computer, configure: dict) -> None:
     from aiida import orm
 
     user = orm.User.collection.get_default()
+    if configure.get("key_filename"):
+        configure = {**configure, "key_filename": str(Path(configure["key_filename"]).expanduser())}
     if not computer.is_user_configured(user):
         computer.configure(user=user, **configure)
         report.add(f"computer `{computer.label}`: configured for {user.email}", True)

@@ -7,7 +7,7 @@ import pathlib
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
-from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 from aiida_nanoos.data.training_set import TrainingSetData
@@ -168,7 +168,8 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             overrides=inputs.get("base"),
             electronic_type=electronic_type,
             spin_type=spin_type,
-            options=options,
+            # the protocol's scheduler options (resources, walltime, account, queue_name), the argument winning
+            options=recursive_merge(inputs.get("options", {}), options or {}),
         )
 
         builder = cls.get_builder()

@@ -9,7 +9,7 @@ import pathlib
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 from aiida_quantumespresso.common.types import ElectronicType
-from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 from ase.build import bulk
 
@@ -19,7 +19,12 @@ from aiida_nanoos.functions.properties import (
     formation_energy_properties,
 )
 from aiida_nanoos.pseudos import FAMILY_LABEL
-from aiida_nanoos.workflows.common import check_pseudopotentials, elements_of, pw_base_builder, pw_inputs_for
+from aiida_nanoos.workflows.common import (
+    check_pseudopotentials,
+    elements_of,
+    pw_base_builder,
+    pw_inputs_for,
+)
 
 #: Reference crystal of each element for formation energies (ground-state structures at PBE-like lattice constants;
 #: elements without one here cannot be referenced). Carbon uses diamond, 25 meV/atom above graphite in PBE.
@@ -92,7 +97,8 @@ class _DftEvaluator(ProtocolMixin, WorkChain):
             protocol=inputs["base_protocol"],
             overrides=inputs.get("scf"),
             electronic_type=electronic_type,
-            options=options,
+            # the protocol's scheduler options (resources, walltime, account, queue_name), the argument winning
+            options=recursive_merge(inputs.get("options", {}), options or {}),
         )
         builder.pseudo_family = orm.Str(inputs["pseudo_family"])
         return builder
