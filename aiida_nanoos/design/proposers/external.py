@@ -47,7 +47,25 @@ def _api_key(settings: ExternalSettings) -> str | None:
             f"the environment variable {settings.api_key_env!r} named by config.external.api_key_env is not set "
             "where the campaign runs (for the daemon: set it before `verdi daemon start`)"
         )
+    if not all(" " <= char <= "~" for char in key):  # http.client would put the whole header in its error message
+        raise ExternalProposerError(
+            f"the environment variable {settings.api_key_env!r} holds characters a header cannot carry (a newline, "
+            "a control or non-ASCII character); its value is not shown"
+        )
     return key
+
+
+def _scrubbed(value: Any, key: str | None) -> Any:
+    """``value`` (decoded JSON or text) with every occurrence of the key replaced, however the agent escaped it."""
+    if not key:
+        return value
+    if isinstance(value, str):
+        return value.replace(key, "[redacted]")
+    if isinstance(value, list):
+        return [_scrubbed(item, key) for item in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k, key): _scrubbed(v, key) for k, v in value.items()}
+    return value
 
 
 def request_candidates(settings: ExternalSettings, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +81,7 @@ def request_candidates(settings: ExternalSettings, payload: Mapping[str, Any]) -
         with urllib.request.urlopen(request, timeout=float(settings.timeout)) as response:  # noqa: S310 (scheme checked)
             raw = response.read(settings.max_response_bytes + 1)
     except urllib.error.HTTPError as exc:
-        reason = str(exc.reason).replace(key, "[redacted]") if key else exc.reason  # server text, may echo it
+        reason = _scrubbed(str(exc.reason), key)  # server text, may echo it
         raise ExternalProposerError(f"{where} answered HTTP {exc.code} {reason}") from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
@@ -73,14 +91,14 @@ def request_candidates(settings: ExternalSettings, payload: Mapping[str, Any]) -
         raise ExternalProposerError(f"{where} did not answer within {settings.timeout} s") from None
     except OSError as exc:
         raise ExternalProposerError(f"{where} failed: {exc.strerror or type(exc).__name__}") from None
+    except Exception as exc:  # http.client errors quote the headers or the server's bytes: only the type is kept
+        raise ExternalProposerError(f"{where} failed: {type(exc).__name__}") from None
     if len(raw) > settings.max_response_bytes:
         raise ExternalProposerError(f"{where} answered more than {settings.max_response_bytes} bytes")
     try:
-        text = raw.decode()
-        if key:  # an agent that echoes the key back must not get it stored with its answer
-            text = text.replace(key, "[redacted]")
-        data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # an agent that echoes the key back (verbatim or JSON-escaped) must not get it stored with its answer
+        data = _scrubbed(json.loads(_scrubbed(raw.decode(), key)), key)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ExternalProposerError(f"{where} did not answer JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict) or not isinstance(data.get("candidates"), list):
         raise ExternalProposerError(f"{where} answered JSON without a 'candidates' list")
