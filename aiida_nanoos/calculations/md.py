@@ -4,10 +4,15 @@ aiida-lammps' ``LammpsPotentialData`` holds one file, and a SNAP potential has t
 ``.snapparam``). This CalcJob keeps everything else of ``lammps.base`` (parameters schema, input blocks, parser
 with thermo, trajectory and final structure) and swaps the potential for a :class:`PotentialData`, whose files are
 copied into the working directory and whose own ``pair_style``/``pair_coeff`` lines are written. Its parser first
-checks whether the dynamics blew up (lost atoms, NaN, absurd temperature) and says so with its own exit code.
+checks whether the dynamics blew up (NaN, absurd temperature: 350; lost atoms: 351) or was stopped before its end
+(out of walltime: aiida-lammps' 400, with the last intermediate restart file as output), so that
+:class:`~aiida_nanoos.workflows.md_base.MdBaseWorkChain` can handle each.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 from aiida import orm
 from aiida.common import datastructures
@@ -23,6 +28,10 @@ from aiida_nanoos.potentials.md_stability import detect_instability
 ENSEMBLES = {"nve": "nve", "nvt": "nvt", "npt": "npt"}
 #: Default temperature (K) above which a run counts as blown up (override with settings ``max_temperature``).
 DEFAULT_MAX_TEMPERATURE = 1.0e4
+#: LAMMPS errors meaning atoms left the box or their processor's domain between neighbour list rebuilds.
+LOST_ATOMS_ERRORS = ("Lost atoms", "Out of range atoms")
+#: The line LAMMPS prints when a run ends; a screen output without it (and without an ERROR) was cut short.
+END_OF_RUN = "Total wall time"
 
 
 def md_parameters(
@@ -109,9 +118,12 @@ def lammps_species(structure: orm.StructureData) -> list[str]:
     return list(symbols.values())
 
 
-def validate_md_inputs(value: dict, ctx) -> str | None:
-    """Refuse a structure with an element the potential lacks (or a potential LAMMPS cannot run) before submission."""
-    message = LammpsBaseCalculation._validate_inputs(value, ctx)
+def validate_md_inputs(parent: Callable | None, value: dict, ctx) -> str | None:
+    """Refuse a structure with an element the potential lacks (or a potential LAMMPS cannot run) before submission.
+
+    ``parent`` is aiida-lammps' own namespace validator (restart settings), taken from its spec.
+    """
+    message = parent(value, ctx) if parent is not None else None
     if message:
         return message
     potential = value.get("potential")
@@ -139,7 +151,7 @@ class MdCalculation(LammpsBaseCalculation):
         super().define(spec)
         spec.inputs.pop("potential")
         spec.input("potential", valid_type=PotentialData, help="The machine-learned potential (nanoos.potential).")
-        spec.inputs.validator = validate_md_inputs
+        spec.inputs.validator = functools.partial(validate_md_inputs, spec.inputs.validator)
         spec.inputs["metadata"]["options"]["parser_name"].default = "nanoos.md"
         spec.inputs["metadata"]["options"]["resources"].default = {"num_machines": 1, "num_mpiprocs_per_machine": 1}
         spec.inputs["metadata"]["options"]["withmpi"].default = False
@@ -148,6 +160,12 @@ class MdCalculation(LammpsBaseCalculation):
             "ERROR_MD_UNSTABLE",
             message="The MD blew up: {reason}. Retry with a smaller timestep, or add such configurations to the "
             "training set.",
+        )
+        spec.exit_code(
+            351,
+            "ERROR_MD_LOST_ATOMS",
+            message="The MD lost atoms: {reason}. Retry with a smaller timestep and more frequent neighbour list "
+            "rebuilds.",
         )
 
     def prepare_for_submission(self, folder):
@@ -217,15 +235,16 @@ class MdCalculation(LammpsBaseCalculation):
         else:
             run_block = inputfile.write_md_block(parameters_md=parameters["md"])
             max_steps = parameters["md"].get("max_number_steps", 100)
-        restart_block = (
-            inputfile.write_restart_block(
-                parameters_restart=parameters["restart"],
-                restart_filename=options.restart_filename,
-                max_number_steps=max_steps,
-            )
-            if "restart" in parameters
-            else {"final": "", "intermediate": ""}
-        )
+        restart_block = {"final": "", "intermediate": ""}
+        if "restart" in parameters:
+            # intermediate files carry their step in the name (LAMMPS replaces '*'), so a continuation knows it
+            for block, filename in (
+                ("final", options.restart_filename),
+                ("intermediate", f"{options.restart_filename}.*"),
+            ):
+                restart_block[block] = inputfile.write_restart_block(
+                    parameters_restart=parameters["restart"], restart_filename=filename, max_number_steps=max_steps
+                )[block]
         fix_block = (
             inputfile.write_fix_block(parameters_fix=parameters["fix"], group_names=groups)
             if "fix" in parameters
@@ -259,7 +278,8 @@ class MdCalculation(LammpsBaseCalculation):
 
 
 class MdParser(LammpsBaseParser):
-    """aiida-lammps' parser, preceded by a blow-up check (exit 350 with the reason) on the LAMMPS screen output."""
+    """aiida-lammps' parser, preceded by a blow-up check (350, or 351 for lost atoms, with the reason) and a check
+    that the run reached its end (400 if not, with the last intermediate restart file as ``restartfile``)."""
 
     def parse(self, **kwargs):
         try:
@@ -267,11 +287,26 @@ class MdParser(LammpsBaseParser):
         except Exception:  # noqa: BLE001
             return self.exit_codes.ERROR_NO_RETRIEVED_FOLDER
         output_name = self.node.get_option("output_filename")
-        if output_name in retrieved.base.repository.list_object_names():
+        names = retrieved.base.repository.list_object_names()
+        text = retrieved.base.repository.get_object_content(output_name) if output_name in names else None
+        if text is not None:
             settings = self.node.inputs.settings.get_dict() if "settings" in self.node.inputs else {}
             limit = float(settings.get("max_temperature", DEFAULT_MAX_TEMPERATURE))
-            reason = detect_instability(retrieved.base.repository.get_object_content(output_name), limit)
+            reason = detect_instability(text, limit)
+            if reason and any(marker in reason for marker in LOST_ATOMS_ERRORS):
+                self.logger.error(f"the MD lost atoms: {reason}")
+                return self.exit_codes.ERROR_MD_LOST_ATOMS.format(reason=reason)
             if reason:
                 self.logger.error(f"the MD blew up: {reason}")
                 return self.exit_codes.ERROR_MD_UNSTABLE.format(reason=reason)
+        walltime = self.node.process_class.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME.status
+        if self.node.exit_status == walltime or (text is not None and END_OF_RUN not in text and "ERROR" not in text):
+            return self.cut_short(names, kwargs.get("retrieved_temporary_folder"))
         return super().parse(**kwargs)
+
+    def cut_short(self, names: list[str], temporary_folder: str | None):
+        """The run was stopped (walltime): keep its last restart file, if it wrote one, and say so."""
+        parameters = self.node.inputs.parameters.get_dict()
+        restart = self.parse_restartfile(parameters=parameters, list_of_files=names, temp_folder=temporary_folder)
+        self.logger.warning(f"LAMMPS stopped before the end of the run; restart file: {restart or 'none'}")
+        return self.exit_codes.ERROR_OUT_OF_WALLTIME

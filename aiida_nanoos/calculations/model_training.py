@@ -21,7 +21,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
-from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
+from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_output
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.models.training import METRICS_FILENAME, parse_model_config
 from aiida_nanoos.scripts.train_model import SCRIPT
@@ -179,24 +179,18 @@ class ModelTrainingParser(Parser):
 
     def parse(self, **kwargs):
         import math
-        import tempfile
-        from pathlib import Path
 
-        failure = training_script_failure(self, SCRIPT, OUTPUT_FOLDER, METRICS_FILENAME)
-        if failure is not None:
-            return failure
-        retrieved = self.retrieved
-        with tempfile.TemporaryDirectory(prefix="nanoos-train-model-parse-") as folder:
-            folder = Path(folder)
-            retrieved.base.repository.copy_tree(folder, OUTPUT_FOLDER)
-            description = json.loads((folder / METRICS_FILENAME).read_text())
+        with training_output(self, SCRIPT, OUTPUT_FOLDER, METRICS_FILENAME, "nanoos-train-model-parse-") as output:
+            if output.failure is not None:
+                return output.failure
+            description = output.description
             mae = description.get("mae")
             if mae is None or not math.isfinite(mae):
                 return self.exit_codes.ERROR_NON_FINITE_ERRORS
             config = description.get("config") or self.node.inputs.config.get_dict()
             try:
                 model = ModelData.from_directory(
-                    folder, name=model_name(config), version=config.get("version"), metrics=description
+                    output.folder, name=model_name(config), version=config.get("version"), metrics=description
                 )
             except (OSError, KeyError, ValueError) as error:
                 return self.exit_codes.ERROR_OUTPUT_MISSING.format(message=str(error))

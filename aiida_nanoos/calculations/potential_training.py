@@ -16,7 +16,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 from aiida.parsers import Parser
 
-from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_script_failure
+from aiida_nanoos.calculations.script_output import define_training_exit_codes, training_output
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.potentials.training_config import COMMITTEE_FOLDER, METRICS_FILENAME, parse_train_config
@@ -102,23 +102,16 @@ class PotentialTrainingParser(Parser):
     """Builds the potential node(s) from ``potential/metrics.json`` and the files it lists."""
 
     def parse(self, **kwargs):
-        import tempfile
-        from pathlib import Path
-
-        failure = training_script_failure(self, SCRIPT, OUTPUT_FOLDER, METRICS_FILENAME)
-        if failure is not None:
-            return failure
-        retrieved = self.retrieved
-        with tempfile.TemporaryDirectory(prefix="nanoos-train-parse-") as folder:
-            folder = Path(folder)
-            retrieved.base.repository.copy_tree(folder, OUTPUT_FOLDER)
-            description = json.loads((folder / METRICS_FILENAME).read_text())
+        with training_output(self, SCRIPT, OUTPUT_FOLDER, METRICS_FILENAME, "nanoos-train-parse-") as output:
+            if output.failure is not None:
+                return output.failure
+            description = output.description
             if any(value is None for value in description["metrics"]["train"].values()):
                 return self.exit_codes.ERROR_NON_FINITE_ERRORS
             try:
-                potential = PotentialData.from_training_output(folder, description)
+                potential = PotentialData.from_training_output(output.folder, description)
                 members = {
-                    f"member_{index:02d}": PotentialData.from_training_output(folder, description, member=index)
+                    f"member_{index:02d}": PotentialData.from_training_output(output.folder, description, member=index)
                     for index in range(len(description.get("committee", [])))
                 }
             except (OSError, KeyError, ValueError) as error:

@@ -1,7 +1,15 @@
 """What the parsers of the training scripts (``nanoos-train``, ``nanoos-train-model``) share: the exit codes declared
-once in :mod:`aiida_nanoos.scripts.common` (300-340) and reading the reason a script gave on stderr into one."""
+once in :mod:`aiida_nanoos.scripts.common` (300-350), reading the reason a script gave on stderr into one, and the
+opening of every parse (failure check, retrieved output copied to a temporary folder, ``metrics.json`` read)."""
 
 from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from aiida.engine import ExitCode
 from aiida.parsers import Parser
@@ -45,3 +53,33 @@ def training_script_failure(parser: Parser, script: str, output_folder: str, met
         tail = " | ".join(stderr.strip().splitlines()[-3:]) or "no stderr"
         return parser.exit_codes(OUTPUT_MISSING.exit_status).format(message=tail)
     return None
+
+
+@dataclass
+class TrainingOutput:
+    """What :func:`training_output` found: the exit code of a failed run, or the local copy and its metrics."""
+
+    failure: ExitCode | None
+    folder: Path
+    description: dict
+
+
+@contextmanager
+def training_output(
+    parser: Parser, script: str, output_folder: str, metrics_filename: str, prefix: str = "nanoos-parse-"
+) -> Iterator[TrainingOutput]:
+    """The run's ``output_folder`` copied to a temporary folder (removed on exit) with its ``metrics_filename`` read.
+
+    ``failure`` is set (and ``description`` empty) when the script failed, wrote no metrics, or wrote unreadable ones.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        folder = Path(name)
+        failure = training_script_failure(parser, script, output_folder, metrics_filename)
+        description: dict = {}
+        if failure is None:
+            parser.retrieved.base.repository.copy_tree(folder, output_folder)
+            try:
+                description = json.loads((folder / metrics_filename).read_text())
+            except (OSError, ValueError) as error:
+                failure = parser.exit_codes(OUTPUT_MISSING.exit_status).format(message=f"{metrics_filename}: {error}")
+        yield TrainingOutput(failure, folder, description)

@@ -184,3 +184,25 @@ def train_from_table(table, config: dict, output: str | Path, log=None) -> dict:
     }
     (output / METRICS_FILENAME).write_text(json.dumps(json_safe(description), indent=1))
     return description
+
+
+def with_smaller_batch(config: dict) -> tuple[dict | None, str]:
+    """The config with ``batch_size`` halved, and what changed; ``(None, why)`` when it is already 1.
+
+    For a restart after the training ran out of memory: graph batches dominate the memory of the network's training.
+    """
+    old = parse_model_config(config)["batch_size"]
+    if old <= 1:
+        return None, "batch_size is already 1"
+    return {**config, "batch_size": old // 2}, f"batch_size {old} -> {old // 2}"
+
+
+def with_shorter_time_budget(config: dict, factor: float) -> tuple[dict | None, str]:
+    """The config with its ``time_budget`` times ``factor`` (< 1), and what changed; ``(None, why)`` without one.
+
+    For a restart after the job ran out of walltime: the trainer stops itself when the budget is spent.
+    """
+    budget = parse_model_config(config)["time_budget"]
+    if budget is None:
+        return None, "the config sets no time_budget"
+    return {**config, "time_budget": budget * factor}, f"time_budget {budget:.4g} -> {budget * factor:.4g} s"

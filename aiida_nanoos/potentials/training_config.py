@@ -307,3 +307,20 @@ def frame_elements(frames: Sequence[Atoms], config: TrainConfig) -> tuple[str, .
             raise config_error("elements", f"lacks {missing}, present in the training frames")
         return tuple(config.elements)
     return tuple(sorted(present, key=lambda s: atomic_numbers[s]))
+
+
+def with_smaller_batch(data: dict) -> tuple[dict | None, str]:
+    """The config with MACE's ``mace.batch_size`` halved, and what changed; ``(None, why)`` where nothing can shrink.
+
+    For a restart after the fit ran out of memory. SNAP and qSNAP have no batch: their fit is one least-squares solve
+    over the descriptors of all frames, so the memory it needs is that of the training set.
+    """
+    config = parse_train_config(data)
+    if config.descriptor_type != "MACE":
+        return None, f"a {config.descriptor_type} fit has no batch size (one least-squares solve over all frames)"
+    old = int(config.mace.get("batch_size", MACE_DEFAULTS["batch_size"]))
+    if old <= 1:
+        return None, "mace.batch_size is already 1"
+    new = dict(data)
+    new["mace"] = {**(data.get("mace") or {}), "batch_size": old // 2}
+    return new, f"mace.batch_size {old} -> {old // 2}"

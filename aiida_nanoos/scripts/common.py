@@ -43,8 +43,12 @@ TRAINING_FAILED = Failure(
 )
 OUTPUT_MISSING = Failure("ERROR_OUTPUT_MISSING", 330, "{script} wrote no {outputs} ({message}).")
 NON_FINITE_ERRORS = Failure("ERROR_NON_FINITE_ERRORS", 340, "{unusable}", invalidates_cache=False)
+#: Its own code, not TRAINING_FAILED, so that a restart work chain can retry with a smaller batch.
+OUT_OF_MEMORY = Failure(
+    "ERROR_OUT_OF_MEMORY", 350, "{script} ran out of memory: {message}", script_status=4, reason="out of memory"
+)
 #: Every failure of a training run, in exit-status order.
-FAILURES = (NO_RETRIEVED_FOLDER, INVALID_CONFIG, TRAINING_FAILED, OUTPUT_MISSING, NON_FINITE_ERRORS)
+FAILURES = (NO_RETRIEVED_FOLDER, INVALID_CONFIG, TRAINING_FAILED, OUTPUT_MISSING, NON_FINITE_ERRORS, OUT_OF_MEMORY)
 #: Exit status of a script that did its work.
 SUCCESS = 0
 
@@ -65,6 +69,14 @@ def read_failure(script: str, stderr: str) -> tuple[Failure, str] | None:
     return None
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """A :class:`MemoryError`, or the RuntimeError torch raises when an allocation fails (CPU or GPU)."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 def run_script(
     script: str,
     description: str,
@@ -76,9 +88,9 @@ def run_script(
     """Parse ``--<name> PATH`` for each of ``inputs`` (name -> help) plus ``--config`` and ``--output``, then run.
 
     A config that cannot be read or that ``parse_config`` refuses (:class:`ValueError`) is reported as
-    :data:`INVALID_CONFIG`; any exception of ``work(arguments, config)`` as :data:`TRAINING_FAILED` (with its
-    traceback before the reason line). ``work`` returns a one-line summary, printed on stdout. Returns the exit
-    status.
+    :data:`INVALID_CONFIG`; running out of memory in ``work(arguments, config)`` as :data:`OUT_OF_MEMORY`, any
+    other exception as :data:`TRAINING_FAILED` (with its traceback before the reason line). ``work`` returns a
+    one-line summary, printed on stdout. Returns the exit status.
     """
     parser = argparse.ArgumentParser(prog=script, description=description)
     for name, help_text in inputs.items():
@@ -94,6 +106,7 @@ def run_script(
         summary = work(arguments, config)
     except Exception as error:  # noqa: BLE001 - any failure is reported to the parser through stderr
         traceback.print_exc()
-        return report_failure(script, TRAINING_FAILED, f"{type(error).__name__}: {error}")
+        failure = OUT_OF_MEMORY if is_out_of_memory(error) else TRAINING_FAILED
+        return report_failure(script, failure, f"{type(error).__name__}: {error}")
     print(f"{script}: {summary}")
     return SUCCESS

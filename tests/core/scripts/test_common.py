@@ -41,12 +41,33 @@ def test_bad_config_is_reported_as_invalid_config(tmp_path, capsys, config):
 
 def test_a_failing_fit_is_reported_with_its_traceback(tmp_path, capsys):
     def work(arguments, config):
-        raise MemoryError("injected")
+        raise KeyError("injected")
 
     status, _, err = _run(tmp_path, {}, work, capsys)
     assert status == common.TRAINING_FAILED.script_status == 3
     assert "Traceback" in err
-    assert common.read_failure("nanoos-test", err) == (common.TRAINING_FAILED, "MemoryError: injected")
+    assert common.read_failure("nanoos-test", err) == (common.TRAINING_FAILED, "KeyError: 'injected'")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError("injected"),
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
+    ],
+)
+def test_running_out_of_memory_has_its_own_status_and_exit_code(tmp_path, capsys, error):
+    """Fault injection: the fit raises what Python or torch raise when an allocation fails."""
+
+    def work(arguments, config):
+        raise error
+
+    status, _, err = _run(tmp_path, {}, work, capsys)
+    assert status == common.OUT_OF_MEMORY.script_status == 4
+    failure, message = common.read_failure("nanoos-test", err)
+    assert failure is common.OUT_OF_MEMORY and failure.exit_status == 350
+    assert message.startswith(type(error).__name__)
+    assert not common.is_out_of_memory(RuntimeError("shape mismatch"))
 
 
 def test_reason_lines_of_other_scripts_and_plain_errors_are_not_failures():
@@ -56,7 +77,7 @@ def test_reason_lines_of_other_scripts_and_plain_errors_are_not_failures():
 
 def test_exit_statuses_are_unique_and_script_statuses_distinct():
     statuses = [failure.exit_status for failure in common.FAILURES]
-    assert statuses == sorted(set(statuses)) == [300, 310, 320, 330, 340]
+    assert statuses == sorted(set(statuses)) == [300, 310, 320, 330, 340, 350]
     reported = [failure.script_status for failure in common.FAILURES if failure.script_status is not None]
     assert len(set(reported)) == len(reported) and common.SUCCESS not in reported
 
