@@ -9,6 +9,7 @@ from .campaign import campaign
 from .label import label
 from .model import model
 from .pipeline import pipeline
+from .plots import campaign_plot, md, model_plot, potential_plot
 from .potential import potential
 from .setup import doctor, setup
 from .training_set import trainingset
@@ -23,5 +24,9 @@ def cli(ctx: click.Context, profile_name: str | None) -> None:
     ctx.obj["profile"] = profile_name
 
 
-for command in (setup, doctor, label, trainingset, benchmark, pipeline, potential, campaign, model):
+for command in (setup, doctor, label, trainingset, benchmark, pipeline, potential, campaign, model, md):
     cli.add_command(command)
+
+# plots live in cli/plots.py, registered on the groups of their subjects
+for group, command in ((campaign, campaign_plot), (potential, potential_plot), (model, model_plot)):
+    group.add_command(command)
