@@ -27,6 +27,7 @@ SLOW_FIXTURES = frozenset(
 SLOW_MODULES = frozenset(
     {
         "tests/test_setup.py",
+        "tests/test_cluster.py",
         "tests/test_pseudos.py",
         "tests/test_potential_mace.py",
         "tests/test_campaign_daemon.py",

