@@ -140,3 +140,102 @@ def bulk_si(a: float):
     from ase.build import bulk
 
     return bulk("Si", "diamond", a=a)
+
+
+# ------------------------------------------------------------------------------------------- remote computers
+COMPUTER_TEMPLATES = sorted((Path(__file__).resolve().parent.parent / "examples" / "computers").glob("*.yaml"))
+
+
+def test_computer_templates_cover_slurm_pbspro_direct_with_the_four_codes():
+    from aiida_nanoos.setup.computer import load_computer_config
+
+    schedulers = set()
+    for path in COMPUTER_TEMPLATES:
+        config = load_computer_config(path)
+        schedulers.add(config["computer"]["scheduler"])
+        plugins = {code["default_calc_job_plugin"] for code in config["codes"].values()}
+        assert plugins == {"quantumespresso.pw", "lammps.base", "nanoos.potential.train", "nanoos.model.train"}, path
+    assert schedulers == {"core.slurm", "core.pbspro", "core.direct"}
+
+
+def test_computer_template_sections_are_verdi_config_files():
+    """`computer` and `configure` use the option names of `verdi computer setup` / `configure core.ssh`."""
+    import yaml
+    from aiida.cmdline.commands.cmd_computer import computer_setup
+    from aiida.plugins import TransportFactory
+
+    setup_options = {param.name for param in computer_setup.params}
+    for path in COMPUTER_TEMPLATES:
+        raw = yaml.safe_load(path.read_text())
+        assert set(raw["computer"]) <= setup_options, path
+        assert set(raw["configure"]) <= set(TransportFactory(raw["computer"]["transport"]).auth_options), path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"computer": {"scheduler": "core.slurmm"}}, "computer.scheduler: 'core.slurmm' is not one of"),
+        ({"computer": {"work_dir": "scratch/aiida"}}, "computer.work_dir: must be an absolute path"),
+        ({"computer": {"hostname": None}}, "computer.hostname: required"),
+        ({"computer": {"mpirun_command": "srun"}}, "computer.mpirun_command"),
+        ({"computer": {"mpiprocs_per_machine": "48"}}, "computer.mpiprocs_per_machine: expected int"),
+        ({"configure": {"port": 0}}, "configure.port: must be an integer in 1..65535"),
+        ({"configure": {"pasword": "x"}}, "configure (core.ssh): unknown key(s) pasword"),
+        ({"configure": {"key_policy": "Trust"}}, "configure.key_policy"),
+        ({"codes": {"pw": {"filepath_executable": "pw.x"}}}, "codes.pw.filepath_executable: must be an absolute"),
+        ({"codes": {"pw": {"default_calc_job_plugin": "qe.pw"}}}, "codes.pw.default_calc_job_plugin: 'qe.pw'"),
+        ({"codes": {"lmp": {"with_mpi": "yes"}}}, "codes.lmp.with_mpi: expected bool"),
+        ({"nodes": {}}, "unknown section(s) nodes"),
+    ],
+)
+def test_computer_config_errors_name_the_field(change, message):
+    import copy
+
+    import yaml
+
+    from aiida_nanoos.setup.computer import ComputerConfigError, validate_computer_config
+
+    config = yaml.safe_load((COMPUTER_TEMPLATES[0].parent / "slurm.yaml").read_text())
+    for section, values in change.items():
+        if section not in config:
+            config[section] = values
+            continue
+        for key, value in values.items():
+            if isinstance(value, dict):
+                config[section][key] = {**copy.deepcopy(config[section][key]), **value}
+            else:
+                config[section][key] = value
+    with pytest.raises(ComputerConfigError) as error:
+        validate_computer_config(config)
+    assert message in str(error.value)
+
+
+def test_setup_computer_twice_changes_nothing(aiida_profile):
+    from aiida_nanoos.setup.computer import load_computer_config, setup_computer
+
+    config = load_computer_config(COMPUTER_TEMPLATES[0].parent / "pbspro.yaml")
+    first = setup_computer(config)
+    assert first.changed
+    before = count_entities()
+    second = setup_computer(config)
+    assert not second.changed, second.lines
+    assert count_entities() == before
+    computer = orm.load_computer("my-pbs")
+    assert (computer.transport_type, computer.scheduler_type) == ("core.ssh", "core.pbspro")
+    assert computer.get_mpirun_command() == ["mpiexec", "-n", "{tot_num_mpiprocs}"]
+    auth = computer.get_authinfo(orm.User.collection.get_default()).get_auth_params()
+    assert auth["username"] == "myname" and auth["key_filename"] == str(Path("~/.ssh/id_ed25519").expanduser())
+    pw = orm.load_code("pw@my-pbs")
+    assert pw.with_mpi is True and "module load quantum-espresso/7.2" in pw.prepend_text
+    assert str(pw.filepath_executable) == "/opt/apps/qe/7.2/bin/pw.x"
+
+
+def test_setup_command_refuses_a_bad_computer_file(tmp_path):
+    bad = tmp_path / "cluster.yaml"
+    bad.write_text(
+        "computer:\n  label: x\n  hostname: h\n  transport: core.ssh\n  scheduler: core.sge2\n  work_dir: /w\n"
+    )
+    result = nanoos("setup", "--computer", str(bad), aiida_path=tmp_path / "aiida", timeout=120)
+    assert result.returncode != 0
+    assert "computer.scheduler: 'core.sge2' is not one of" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "aiida" / ".aiida" / "config.json").exists()  # refused before any profile was made
