@@ -1,4 +1,5 @@
-"""``nanoos.potential.on_the_fly``: two real iterations on Si (pw.x, SNAP committees, LAMMPS), MD blow-up retry."""
+"""``nanoos.potential.on_the_fly``: two real iterations on Si (pw.x, SNAP committees, LAMMPS), MD blow-up retry
+by the handler of ``nanoos.md.base``."""
 
 from __future__ import annotations
 
@@ -67,11 +68,16 @@ def test_two_iterations_label_the_most_uncertain_frames_and_survive_md_blowups(s
     assert [it["iteration"] for it in iterations] == [1, 2]
     assert summary["stop_reason"].startswith("DFT budget spent (2 frames)") and not summary["converged"]
     for it in iterations:
-        attempts = [(md["attempt"], md["timestep_fs"], md["exit_status"]) for md in it["md"]]
-        assert attempts == [(0, 50.0, 350), (1, 2.0, 0)]  # blew up, then ran with the smaller timestep
+        attempts = [(md["attempt"], md["timestep_fs"], md["exit_status"] in (350, 351)) for md in it["md"]]
+        assert attempts == [(0, 50.0, True), (1, 2.0, False)]  # blew up, then ran with the smaller timestep
+        assert it["md"][1]["exit_status"] == 0 and it["md"][1]["seed"] == it["md"][0]["seed"] + 7919
         assert it["n_frames_scored"] == 6 and it["n_selected"] == 1 and it["n_labelled"] == 1
         assert it["max_disagreement"] > it["mean_disagreement"] > 0
     assert [it["training_frames"] for it in iterations] == [6, 7]
+    # fits and MD ran inside their restart work chains, never as bare CalcJobs of the loop
+    called = sorted(n.process_label for n in node.called if n.process_label.endswith(("Calculation", "WorkChain")))
+    assert called.count("MdBaseWorkChain") == 2 and called.count("PotentialTrainingBaseWorkChain") == 3
+    assert not {"MdCalculation", "PotentialTrainingCalculation"} & set(called)
     final_set = results["training_set"]
     assert final_set.num_frames == 8
     groups = final_set.statistics["groups"]

@@ -43,6 +43,13 @@ def test_pipeline_end_to_end_on_silicon(nanoos_resources):
     assert 0 < held_out["energy_rmse"] < 0.05 and 0 < held_out["force_rmse"] < 1.0
     # the DFT runs behind the potential are found in the graph: one per labelled frame
     assert len(potential.training_calculations()) == 4
+    # the fit and the MD ran inside their restart work chains (one attempt each here)
+    children = {n.process_label: n for n in node.called}
+    assert [c.process_label for c in children["PotentialTrainingBaseWorkChain"].called] == [
+        "PotentialTrainingCalculation"
+    ]
+    assert [c.process_label for c in children["MdBaseWorkChain"].called] == ["MdCalculation"]
+    assert potential.training_sets()[0].uuid == results["train_set"].uuid
     md = results["md"]
     assert len(md["structure"].sites) == 54 and md["results"]["final_step"] == 100
     assert 100 < md["results"]["final_temp"] < 800

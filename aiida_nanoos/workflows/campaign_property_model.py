@@ -35,17 +35,18 @@ class PropertyModelSteps:
 
     @guarded
     def train_property_model(self):
-        """Submit the ``nanoos.model.train`` CalcJob on the labels and with the settings the decision chose."""
-        from aiida.plugins import CalculationFactory
+        """Submit ``nanoos.model.train.base`` (the training CalcJob with restarts after running out of walltime or
+        memory) on the labels and with the settings the decision chose."""
+        from aiida_nanoos.workflows.training_base import ModelTrainingBaseWorkChain
 
         nodes = {key: orm.load_node(uuid) for key, uuid in self.ctx.training.items()}
         plan = nodes["training_plan"]
-        builder = CalculationFactory("nanoos.model.train").get_builder()
-        builder.code = self.inputs.surrogate_code
-        builder.structures = {cid: orm.load_node(uuid) for cid, uuid in plan["structures"].items()}
-        builder.targets = nodes["training_targets"]
-        builder.config = nodes["training_config"]
-        builder.metadata.options = (
+        builder = ModelTrainingBaseWorkChain.get_builder()
+        builder.train.code = self.inputs.surrogate_code
+        builder.train.structures = {cid: orm.load_node(uuid) for cid, uuid in plan["structures"].items()}
+        builder.train.targets = nodes["training_targets"]
+        builder.train.config = nodes["training_config"]
+        builder.train.metadata.options = (
             self.inputs.surrogate_options.get_dict() if "surrogate_options" in self.inputs else {}
         )
         builder.metadata.call_link_label = f"train_property_model_{plan['index']:02d}"
@@ -69,7 +70,12 @@ class PropertyModelSteps:
             return None
         model = node.outputs.model
         self.ctx.model = model.uuid
-        info = {"retrained": True, "training_labels": self.ctx.training_labels, "training_calculation": node.uuid}
+        # the CalcJob that made the model (the last run of the restart work chain), as before the restarts existed
+        info = {
+            "retrained": True,
+            "training_labels": self.ctx.training_labels,
+            "training_calculation": model.creator.uuid,
+        }
         if self.ctx.reference_prediction is not None:
             before = orm.load_node(self.ctx.reference_prediction)
             inputs = {

@@ -1,14 +1,16 @@
 """``nanoos.potential.on_the_fly``: grow a training set where a committee of potentials disagrees (FLARE/DP-GEN).
 
 Each iteration: fit a committee of K potentials (bootstrap or different hyper-parameters,
-``nanoos.potential.train``), explore with MD at the given temperatures using the committee's full-data potential
-(``nanoos.md``), score every dumped frame by the committee's force disagreement and pick the most uncertain ones
+``nanoos.potential.train.base``), explore with MD at the given temperatures using the committee's full-data potential
+(``nanoos.md.base``), score every dumped frame by the committee's force disagreement and pick the most uncertain ones
 above the threshold (``select_uncertain_frames``, so the choice is in the graph), label them with DFT
 (``nanoos.dft.label``), merge them into the training set, and fit again
 -- until no frame exceeds the threshold or the DFT budget is spent.
 
-An MD run that blows up (exit 350 of ``nanoos.md``: lost atoms, NaN, absurd temperature) is retried with a new seed
-and a smaller timestep; a temperature that keeps failing is dropped for that iteration, and the loop goes on.
+An MD run that blows up (exit 350 / 351 of ``nanoos.md``: NaN, absurd temperature, lost atoms) is retried by the
+handlers of :class:`~aiida_nanoos.workflows.md_base.MdBaseWorkChain` with a new seed and a smaller timestep (at most
+``max_md_retries`` times, by ``md_timestep_reduction``); a temperature that keeps failing is dropped for that
+iteration, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.potential import merge_training_sets, select_uncertain_frames
 from aiida_nanoos.workflows.common import as_code, check_pseudopotentials, elements_of
 from aiida_nanoos.workflows.label import LabelWorkChain
+from aiida_nanoos.workflows.md_base import MdBaseWorkChain
+from aiida_nanoos.workflows.training_base import PotentialTrainingBaseWorkChain
 
 _EXPLORATION_KEYS = {
     "temperatures",
@@ -166,8 +170,8 @@ class OnTheFlyTrainingWorkChain(ProtocolMixin, WorkChain):
             while_(cls.should_iterate)(
                 cls.run_committee,
                 cls.inspect_committee,
-                cls.prepare_exploration,
-                while_(cls.has_md_pending)(cls.run_md, cls.inspect_md),
+                cls.run_md,
+                cls.inspect_md,
                 cls.select_frames,
                 if_(cls.has_frames_to_label)(cls.run_label, cls.inspect_label),
             ),
@@ -251,15 +255,17 @@ class OnTheFlyTrainingWorkChain(ProtocolMixin, WorkChain):
         return True
 
     def run_committee(self):
-        inputs = AttributeDict(self.exposed_inputs(PotentialTrainingCalculation, namespace="train"))
-        config = inputs.config.get_dict()
+        train = AttributeDict(self.exposed_inputs(PotentialTrainingCalculation, namespace="train"))
+        config = train.config.get_dict()
         final = self.ctx.final_fit
         config["version"] = self.ctx.iteration + (1 if final else 0)
-        inputs.config = orm.Dict(config)
-        inputs.training_set = self.ctx.training_set
-        inputs.metadata.call_link_label = "train_final" if final else f"train_iteration_{self.ctx.iteration:02d}"
+        train.config = orm.Dict(config)
+        train.training_set = self.ctx.training_set
+        label = "train_final" if final else f"train_iteration_{self.ctx.iteration:02d}"
         self.ctx.fitted_on = self.ctx.training_set.uuid
-        return ToContext(train=self.submit(PotentialTrainingCalculation, **inputs))
+        return ToContext(
+            train=self.submit(PotentialTrainingBaseWorkChain, train=train, metadata={"call_link_label": label})
+        )
 
     def inspect_committee(self):
         node = self.ctx.train
@@ -276,76 +282,58 @@ class OnTheFlyTrainingWorkChain(ProtocolMixin, WorkChain):
         )
         return None
 
-    def prepare_exploration(self) -> None:
-        exploration = self.inputs.exploration.get_dict()
-        seed = int(exploration.get("seed", 1)) + 100 * self.ctx.iteration
-        self.ctx.md_pending = [
-            {
-                "temperature": float(t),
-                "seed": seed + index,
-                "timestep_fs": float(exploration.get("timestep_fs", 1.0)),
-                "attempt": 0,
-            }
-            for index, t in enumerate(exploration["temperatures"])
-        ]
-        self.ctx.trajectories = {}
-        self.ctx.record["md"] = []
-
-    def has_md_pending(self) -> bool:
-        return bool(self.ctx.md_pending)
-
     def run_md(self):
+        """One ``nanoos.md.base`` per temperature: its handlers retry a run that blew up (new seed, smaller step)."""
         exploration = self.inputs.exploration.get_dict()
         settings = {k: v for k, v in exploration.items() if k not in ("temperatures", "seed", "timestep_fs")}
-        running = {}
-        self.ctx.md_running = []
-        for run in self.ctx.md_pending:
-            inputs = AttributeDict(self.exposed_inputs(MdCalculation, namespace="md"))
-            inputs.potential = self.ctx.potential
-            inputs.structure = self.inputs.structure
-            inputs.parameters = orm.Dict(
+        seed = int(exploration.get("seed", 1)) + 100 * self.ctx.iteration
+        running, self.ctx.md_runs = {}, {}
+        for index, temperature in enumerate(exploration["temperatures"]):
+            md = AttributeDict(self.exposed_inputs(MdCalculation, namespace="md"))
+            md.potential = self.ctx.potential
+            md.structure = self.inputs.structure
+            md.parameters = orm.Dict(
                 md_parameters(
-                    temperature=run["temperature"], seed=run["seed"], timestep_fs=run["timestep_fs"], **settings
+                    temperature=float(temperature),
+                    seed=seed + index,
+                    timestep_fs=float(exploration.get("timestep_fs", 1.0)),
+                    **settings,
                 )
             )
-            key = f"md_{int(run['temperature'])}K_attempt{run['attempt']}"
-            inputs.metadata.call_link_label = f"explore_iteration_{self.ctx.iteration:02d}_{key}"
-            running[key] = self.submit(MdCalculation, **inputs)
-            self.ctx.md_running.append((key, run))
-        self.ctx.md_pending = []
+            key = f"md_{int(temperature)}K"
+            self.ctx.md_runs[key] = float(temperature)
+            running[key] = self.submit(
+                MdBaseWorkChain,
+                md=md,
+                max_iterations=orm.Int(self.inputs.max_md_retries.value + 1),
+                timestep_reduction=self.inputs.md_timestep_reduction,
+                metadata={"call_link_label": f"explore_iteration_{self.ctx.iteration:02d}_{key}"},
+            )
         return ToContext(**running)
 
     def inspect_md(self) -> None:
-        """Keep trajectories of the runs that finished; retry the blown-up ones with a new seed and a smaller step."""
-        unstable = MdCalculation.exit_codes.ERROR_MD_UNSTABLE.status
-        for key, run in self.ctx.md_running:
+        """Keep the trajectories of the temperatures that finished; record every attempt (timestep, seed, exit)."""
+        self.ctx.trajectories = {}
+        self.ctx.record["md"] = []
+        for key, temperature in self.ctx.md_runs.items():
             node = self.ctx[key]
-            entry = {
-                "temperature": run["temperature"],
-                "attempt": run["attempt"],
-                "timestep_fs": run["timestep_fs"],
-                "seed": run["seed"],
-                "pk": node.pk,
-                "exit_status": node.exit_status,
-            }
-            self.ctx.record["md"].append(entry)
+            for attempt, calculation in enumerate(sorted(node.called, key=lambda n: n.ctime)):
+                parameters = calculation.inputs.parameters.get_dict()
+                velocity = parameters["md"].get("velocity") or [{}]  # a continuation from a restart file has none
+                self.ctx.record["md"].append(
+                    {
+                        "temperature": temperature,
+                        "attempt": attempt,
+                        "timestep_fs": round(1000.0 * parameters["control"]["timestep"], 12),
+                        "seed": velocity[0].get("create", {}).get("seed"),
+                        "pk": calculation.pk,
+                        "exit_status": calculation.exit_status,
+                    }
+                )
             if node.is_finished_ok:
                 self.ctx.trajectories[f"trajectory_{len(self.ctx.trajectories):02d}"] = node.outputs.trajectories
-                continue
-            if node.exit_status == unstable and run["attempt"] < self.inputs.max_md_retries.value:
-                retry = dict(
-                    run,
-                    attempt=run["attempt"] + 1,
-                    seed=run["seed"] + 7919,
-                    timestep_fs=run["timestep_fs"] * self.inputs.md_timestep_reduction.value,
-                )
-                self.report(
-                    f"MD at {run['temperature']:.0f} K blew up ({node.exit_message}); retrying with timestep "
-                    f"{retry['timestep_fs']:.3g} fs and seed {retry['seed']}"
-                )
-                self.ctx.md_pending.append(retry)
             else:
-                self.report(f"MD at {run['temperature']:.0f} K failed for good ({node.exit_status}); skipped")
+                self.report(f"MD {key} failed for good ({node.exit_status}: {node.exit_message}); skipped")
 
     def select_frames(self):
         if not self.ctx.trajectories:

@@ -1,9 +1,11 @@
 """``nanoos.potential.pipeline``: DFT labels -> ML potential -> held-out validation -> large-scale MD, one graph.
 
 The chain: label configurations with pw.x (``nanoos.dft.label``), split the frames into training and held-out sets
-(``split_training_set``), fit the potential (``nanoos.potential.train``), check it on the held-out frames
-(``validate_potential``), run LAMMPS MD with it on a cell far larger than DFT could afford (``nanoos.md``), and
-account what one atom-step cost with each method (``cost_per_atom_step``). Every number comes from a node.
+(``split_training_set``), fit the potential (``nanoos.potential.train.base``), check it on the held-out frames
+(``validate_potential``), run LAMMPS MD with it on a cell far larger than DFT could afford (``nanoos.md.base``), and
+account what one atom-step cost with each method (``cost_per_atom_step``). Every number comes from a node. The fit
+and the MD run inside their restart work chains, whose handlers retry a run out of walltime or memory, or an MD that
+blew up (new seed, smaller timestep); the ``train`` and ``md`` inputs are those of the CalcJobs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from aiida_nanoos.functions.training_set import split_training_set
 from aiida_nanoos.potentials.md_setup import supercell_repetitions
 from aiida_nanoos.workflows.common import as_code, elements_of, fraction_validator
 from aiida_nanoos.workflows.label import LabelWorkChain
+from aiida_nanoos.workflows.md_base import MdBaseWorkChain
+from aiida_nanoos.workflows.training_base import PotentialTrainingBaseWorkChain
 
 
 def validate_repetitions(value: orm.List | None, _) -> str | None:
@@ -221,10 +225,11 @@ class PotentialPipelineWorkChain(ProtocolMixin, WorkChain):
         self.report(f"{split['train'].num_frames} frames to fit, {split['validation'].num_frames} held out")
 
     def run_train(self):
-        inputs = AttributeDict(self.exposed_inputs(PotentialTrainingCalculation, namespace="train"))
-        inputs.training_set = self.ctx.train_set
-        inputs.metadata.call_link_label = "train"
-        return ToContext(train=self.submit(PotentialTrainingCalculation, **inputs))
+        train = AttributeDict(self.exposed_inputs(PotentialTrainingCalculation, namespace="train"))
+        train.training_set = self.ctx.train_set
+        return ToContext(
+            train=self.submit(PotentialTrainingBaseWorkChain, train=train, metadata={"call_link_label": "train"})
+        )
 
     def inspect_train(self):
         node = self.ctx.train
@@ -264,17 +269,24 @@ class PotentialPipelineWorkChain(ProtocolMixin, WorkChain):
         else:
             structure = repeat_structure(self.inputs.label.structure, self.inputs.md_supercell)
         self.ctx.md_structure = structure
-        inputs = AttributeDict(self.exposed_inputs(MdCalculation, namespace="md"))
-        inputs.potential = self.ctx.potential
-        inputs.structure = structure
-        inputs.metadata.call_link_label = "md"
+        md = AttributeDict(self.exposed_inputs(MdCalculation, namespace="md"))
+        md.potential = self.ctx.potential
+        md.structure = structure
         self.report(f"MD on {len(structure.sites)} atoms with {self.ctx.potential.name}")
-        return ToContext(md=self.submit(MdCalculation, **inputs))
+        return ToContext(md=self.submit(MdBaseWorkChain, md=md, metadata={"call_link_label": "md"}))
 
     def inspect_md(self):
         node = self.ctx.md
-        if node.exit_status == MdCalculation.exit_codes.ERROR_MD_UNSTABLE.status:
-            return self.exit_codes.ERROR_MD_UNSTABLE.format(message=node.exit_message)
+        if not node.is_finished_ok and node.called:
+            last = max(node.called, key=lambda n: n.ctime)
+            blew_up = (
+                MdCalculation.exit_codes.ERROR_MD_UNSTABLE.status,
+                MdCalculation.exit_codes.ERROR_MD_LOST_ATOMS.status,
+            )
+            if last.exit_status in blew_up:
+                return self.exit_codes.ERROR_MD_UNSTABLE.format(
+                    message=f"{len(node.called)} attempt(s), the last {last.exit_message}"
+                )
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_MD_FAILED.format(
                 message=f"{node.process_label}<{node.pk}> exited {node.exit_status}: {node.exit_message}"
