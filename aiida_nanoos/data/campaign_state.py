@@ -17,6 +17,21 @@ from typing import Any
 
 from aiida import orm
 
+#: Significant digits AiiDA keeps of a float in attributes (``aiida.orm.implementation.utils.clean_value``).
+ATTRIBUTE_FLOAT_DIGITS = 14
+
+
+def _as_attribute_floats(value: Any) -> Any:
+    """Floats rounded as AiiDA rounds them in attributes, so a number in the state equals the same number stored
+    anywhere else in the graph (a candidate's parameters, an iteration summary)."""
+    if isinstance(value, float):
+        return float(f"{value:.{ATTRIBUTE_FLOAT_DIGITS}g}")
+    if isinstance(value, dict):
+        return {key: _as_attribute_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_attribute_floats(item) for item in value]
+    return value
+
 
 class CampaignStateData(orm.Data):
     """A campaign state (the plain-JSON form of ``CampaignState.to_dict``) in ``state.json``.
@@ -30,7 +45,7 @@ class CampaignStateData(orm.Data):
         super().__init__(**kwargs)
         if state is None:  # an empty node, e.g. while loading from the database
             return
-        state = dict(state)
+        state = _as_attribute_floats(dict(state))
         text = json.dumps(state, allow_nan=False, separators=(",", ":"))
         self.base.repository.put_object_from_bytes(text.encode(), self.FILENAME)
         self.base.attributes.set_many(
@@ -47,6 +62,10 @@ class CampaignStateData(orm.Data):
     def get_dict(self) -> dict[str, Any]:
         """The state as plain JSON types (as ``orm.Dict.get_dict``)."""
         return json.loads(self.base.repository.get_object_content(self.FILENAME, mode="rb"))
+
+    def __getitem__(self, key: str) -> Any:
+        """One field of the state (``state["candidates"]``, as on a ``Dict``); reads the file each time."""
+        return self.get_dict()[key]
 
     @property
     def iteration(self) -> int:

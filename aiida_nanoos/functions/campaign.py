@@ -2,9 +2,10 @@
 the property model is retrained, how the active-learning batch is picked, which candidates go to DFT) is a node.
 
 Each takes the campaign's ``definition`` (search space, objective, config and constraints in one node, made by
-:func:`initialize_campaign` from the work chain's inputs) and the current state ``Dict``, and calls the pure core
+:func:`initialize_campaign` from the work chain's inputs) and the current state, and calls the pure core
 (:mod:`aiida_nanoos.design.campaign`, :mod:`aiida_nanoos.design.proposers.registry`); nothing numerical happens
-here. The state is a typed :class:`~aiida_nanoos.design.state.CampaignState` stored as its ``to_dict()``.
+here. The state is a typed :class:`~aiida_nanoos.design.state.CampaignState` stored as its ``to_dict()`` in a
+``nanoos.campaign_state`` node (one JSON file: cheap to store however long the campaign).
 Candidates are ``StructureData`` outputs carrying an immutable ``candidate`` attribute (id, iteration, generation
 method, parent ids and UUIDs, parameters, the seed that placed substituted sites).
 """
@@ -18,6 +19,7 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 from threadpoolctl import threadpool_limits
 
+from aiida_nanoos.data.campaign_state import CampaignStateData
 from aiida_nanoos.design import campaign as cp
 from aiida_nanoos.design.proposers import registry as proposers
 
@@ -49,8 +51,8 @@ def initialize_campaign(
     objective: orm.Dict | orm.Str,
     config: orm.Dict,
     constraints: orm.Dict | None = None,
-    restart_from: orm.Dict | None = None,
-) -> dict[str, orm.Dict]:
+    restart_from: orm.Dict | CampaignStateData | None = None,
+) -> dict[str, orm.Data]:
     """The campaign ``definition`` (space, objective, config and constraints in one node, the input of every later
     decision) and the starting ``state``: empty (seeded random stream, no history), or the history of
     ``restart_from`` (also a state of the previous version) with its stopping reason re-checked against this
@@ -72,7 +74,7 @@ def initialize_campaign(
         state = cp.load_state(restart_from.get_dict())
         state.pending = []
         state.converged = cp.check_convergence(state, obj, cfg) if state.iteration else None
-    outputs: dict[str, orm.Dict] = {"definition": orm.Dict(definition)}
+    outputs: dict[str, orm.Data] = {"definition": orm.Dict(definition)}
     settings = cfg.property_model_settings()
     if settings is not None:
         book = state.book()
@@ -85,7 +87,7 @@ def initialize_campaign(
         if cfg.algorithm == "active_learning" and settings.strategy == "diverse_uncertainty":
             outputs["pool_prediction_settings"] = orm.Dict(cp.prediction_settings(obj, cfg, embeddings=True))
         outputs.update(_training_outputs(state, obj, cfg))
-    outputs["state"] = orm.Dict(cp.dump_state(state))
+    outputs["state"] = CampaignStateData(cp.dump_state(state))
     return outputs
 
 
@@ -103,7 +105,7 @@ def _training_outputs(state, obj, cfg) -> dict[str, orm.Dict]:
 
 
 @calcfunction
-def fit_gp(definition: orm.Dict, state: orm.Dict) -> orm.Dict | ExitCode:
+def fit_gp(definition: orm.Dict, state: CampaignStateData) -> orm.Dict | ExitCode:
     """Gaussian-process hyper-parameters fitted to the campaign history (one model per objective)."""
     space, obj, cfg = load_campaign(definition)
     with threadpool_limits(limits=1):  # small matrices: BLAS threads only contend with the evaluations
@@ -116,7 +118,7 @@ def fit_gp(definition: orm.Dict, state: orm.Dict) -> orm.Dict | ExitCode:
 @calcfunction
 def suggest_candidates(
     definition: orm.Dict,
-    state: orm.Dict,
+    state: CampaignStateData,
     hyperparameters: orm.Dict | None = None,
     model: orm.Data | None = None,
     pool: orm.Dict | None = None,
@@ -184,7 +186,7 @@ def suggest_candidates(
             }
         )
     outputs["proposals"] = orm.Dict(cp.json_safe({"candidates": table, "report": proposal["report"]}))
-    outputs["state"] = orm.Dict(cp.dump_state(current))
+    outputs["state"] = CampaignStateData(cp.dump_state(current))
     if cfg.evaluation_method == "ml_then_dft" and model is not None and table:
         outputs["dft_selection_settings"] = orm.Dict(cp.ml_then_dft_settings(current, cfg, len(table)))
     return outputs
@@ -193,7 +195,7 @@ def suggest_candidates(
 @calcfunction
 def record_iteration(
     definition: orm.Dict,
-    state: orm.Dict,
+    state: CampaignStateData,
     failures: orm.Dict,
     property_model: orm.Dict | None = None,
     **properties: orm.Dict,
@@ -210,14 +212,14 @@ def record_iteration(
     by_id = {key.removeprefix("properties_"): node.get_dict() for key, node in properties.items()}
     info = _python(property_model) if property_model is not None else None
     summary = cp.record_results(current, space, obj, cfg, by_id, failures.get_dict(), property_model=info)
-    outputs = {"state": orm.Dict(cp.dump_state(current)), "summary": orm.Dict(cp.json_safe(summary))}
+    outputs = {"state": CampaignStateData(cp.dump_state(current)), "summary": orm.Dict(cp.json_safe(summary))}
     if cfg.uses_property_model and current.converged is None:
         outputs.update(_training_outputs(current, obj, cfg))
     return outputs
 
 
 @calcfunction
-def pareto_front(definition: orm.Dict, state: orm.Dict) -> orm.Dict:
+def pareto_front(definition: orm.Dict, state: CampaignStateData) -> orm.Dict:
     """Feasible non-dominated candidates of a multi-objective campaign and their hypervolume."""
     _, obj, cfg = load_campaign(definition)
     current = cp.load_state(state.get_dict())
@@ -225,7 +227,7 @@ def pareto_front(definition: orm.Dict, state: orm.Dict) -> orm.Dict:
 
 
 @calcfunction
-def summarize_campaign(definition: orm.Dict, state: orm.Dict, timing: orm.List) -> dict[str, orm.Dict]:
+def summarize_campaign(definition: orm.Dict, state: CampaignStateData, timing: orm.List) -> dict[str, orm.Dict]:
     """The campaign's result: ``best_candidates`` (top N with properties) and ``statistics`` (budget, failures,
     best per iteration, convergence trend and reason, iteration wall times from ``timing`` [[start, end], ...])."""
     _, obj, cfg = load_campaign(definition)
@@ -244,7 +246,7 @@ def summarize_campaign(definition: orm.Dict, state: orm.Dict, timing: orm.List) 
 
 # ---------------------------------------------------------------------------------------------- property model
 @calcfunction
-def generate_pool(definition: orm.Dict, state: orm.Dict) -> dict[str, orm.Data]:
+def generate_pool(definition: orm.Dict, state: CampaignStateData) -> dict[str, orm.Data]:
     """The candidates an active-learning iteration scores: ``structures`` (one StructureBatchData, labels
     ``p000``...), ``pool`` (label, parameters and site seed of each), the ``state`` with its random stream
     advanced, and the ``selection_settings`` of the ``select_for_simulation`` that picks the batch from the pool."""
@@ -255,7 +257,7 @@ def generate_pool(definition: orm.Dict, state: orm.Dict) -> dict[str, orm.Data]:
     pool, cells = proposers.generate_pool(space, cfg, current)
     outputs: dict[str, orm.Data] = {
         "pool": orm.Dict(cp.json_safe({"candidates": pool})),
-        "state": orm.Dict(cp.dump_state(current)),
+        "state": CampaignStateData(cp.dump_state(current)),
     }
     if cells:
         outputs["structures"] = StructureBatchData(cells, [entry["label"] for entry in pool])

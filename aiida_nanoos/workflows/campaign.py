@@ -8,8 +8,9 @@ Per iteration::
 
 Every decision is a calcfunction (:mod:`aiida_nanoos.functions.campaign`), so the provenance graph holds every GP
 fit, proposal, ranking, training decision and ML / DFT split; the work chain only orchestrates. The algorithm state
-is a ``Dict`` node (a typed :class:`~aiida_nanoos.design.state.CampaignState`) whose UUID lives in the context, so
-a campaign survives a daemon restart and can be paused, played and killed with ``verdi process pause|play|kill``.
+is a ``nanoos.campaign_state`` node (a typed :class:`~aiida_nanoos.design.state.CampaignState` as one JSON file)
+whose UUID lives in the context, so a campaign survives a daemon restart and can be paused, played and killed with
+``verdi process pause|play|kill``.
 A failed evaluation is recorded as failed and the campaign goes on; a failing campaign step ends the work chain with
 one of its exit codes (the state is still an output, for ``restart_from``).
 
@@ -43,6 +44,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 from aiida.plugins import WorkflowFactory
 
+from aiida_nanoos.data.campaign_state import CampaignStateData
 from aiida_nanoos.design import campaign as cp
 from aiida_nanoos.design.proposers.registry import n_trainable, population_ids
 from aiida_nanoos.functions.campaign import (
@@ -149,7 +151,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         )
         spec.input(
             "restart_from",
-            valid_type=orm.Dict,
+            valid_type=(CampaignStateData, orm.Dict),
             required=False,
             validator=validate_restart,
             help="The `state` output of an earlier campaign on the same space, to continue its history "
@@ -166,7 +168,9 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             ),
             cls.finalize,
         )
-        spec.output("state", valid_type=orm.Dict, help="Final algorithm state and history (input of restart_from).")
+        spec.output(
+            "state", valid_type=CampaignStateData, help="Final algorithm state and history (input of restart_from)."
+        )
         spec.output("best_candidates", valid_type=orm.Dict, help="Top N candidates with their properties.")
         spec.output_namespace("best_structures", valid_type=orm.StructureData, dynamic=True, help="rank_1, ...")
         spec.output("statistics", valid_type=orm.Dict, help="Budget, failures, convergence trend and reason.")
@@ -242,7 +246,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             )
         return cached
 
-    def _state_node(self) -> orm.Dict:
+    def _state_node(self) -> CampaignStateData:
         return orm.load_node(self.ctx.state)
 
     def _load_state(self) -> cp.CampaignState:
