@@ -3,9 +3,12 @@ DFT), a SNAP fitted to real pw.x labels, a LAMMPS MD run with it, and a property
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 from aiida import orm
+from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
 from aiida_nanoos import query
@@ -17,26 +20,26 @@ pytest_plugins = ["tests.potential_fixtures"]
 
 
 def _run(builder, label: str):
-    builder.metadata.label = label
+    builder.metadata.label = f"{label}-{uuid.uuid4().hex[:8]}"  # unique: the campaign is found by its label
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
     return node
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bo_campaign(aiida_profile):
     """Bayesian optimisation of the band gap: one random iteration (2 candidates), then two BO iterations."""
     config = {"algorithm": "bayesian_optimization", "batch_size": 2, "max_iterations": 3, "seed": 1}
     return _run(campaign_builder(config), "query-bo")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def random_campaign(aiida_profile):
     """Random search of the same space: the stored baseline of the BO campaign."""
     return _run(campaign_builder({"algorithm": "random", "batch_size": 3, "max_iterations": 2, "seed": 5}), "query-rs")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pareto_campaign(aiida_profile):
     objective = {"objectives": ["maximize_bandgap", "maximize_stability"]}
     config = {"algorithm": "bayesian_optimization", "batch_size": 3, "max_iterations": 3, "seed": 2}
@@ -67,7 +70,8 @@ def test_best_candidates_across_campaigns_within_a_range(bo_campaign, random_cam
     records = [(c.pk, r) for c in (bo_campaign, random_campaign) for r in _records(c)]
     gaps = sorted(r["properties"]["bandgap"] for _, r in records)
     low, high = gaps[2], gaps[-3]  # cut the two smallest and the two largest
-    found = query.best_candidates("bandgap", low, high, limit=100)
+    mine = [bo_campaign.pk, random_campaign.pk]
+    found = query.best_candidates("bandgap", low, high, limit=100, campaigns=mine)
     expected = sorted(
         (
             (pk, r["id"], r["properties"]["bandgap"], r["uuid"])
@@ -80,9 +84,15 @@ def test_best_candidates_across_campaigns_within_a_range(bo_campaign, random_cam
     assert list(zip(found["campaign"], found["candidate"], found["bandgap"], found["structure"], strict=True)) == [
         (pk, cid, pytest.approx(gap), uuid) for pk, cid, gap, uuid in expected
     ]
-    assert set(found["campaign_label"]) == {"query-bo", "query-rs"}
-    smallest = query.best_candidates("bandgap", limit=2, largest=False)
-    assert smallest["bandgap"].tolist() == pytest.approx(gaps[:2])  # no bound: all campaigns of the profile ...
+    assert set(found["campaign_label"]) == {bo_campaign.label, random_campaign.label}
+    assert query.best_candidates("bandgap", limit=2, largest=False, campaigns=mine)["bandgap"].tolist() == (
+        pytest.approx(gaps[:2])
+    )
+    everywhere = query.best_candidates("bandgap", low, high, limit=1000)  # all campaigns of the profile
+    assert set(zip(found["campaign"], found["candidate"], strict=True)) <= set(
+        zip(everywhere["campaign"], everywhere["candidate"], strict=True)
+    )
+    assert everywhere["bandgap"].between(low, high).all() and everywhere["bandgap"].is_monotonic_decreasing
     assert query.best_candidates("bandgap", 1e6).empty
 
 
@@ -116,7 +126,7 @@ def test_pareto_data_marks_the_stored_front(pareto_campaign, bo_campaign):
 # ---------------------------------------------------------------------------------------------- potentials, MD
 def _labelling_calculations(training_set) -> list[orm.CalcJobNode]:
     """The pw.x runs whose outputs build_training_set gathered: one hop back from the set's creator."""
-    inputs = training_set.creator.base.links.get_incoming().all_nodes()
+    inputs = training_set.creator.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all_nodes()
     return sorted(
         {n.creator.pk: n.creator for n in inputs if isinstance(n.creator, orm.CalcJobNode)}.values(), key=lambda n: n.pk
     )
@@ -207,7 +217,7 @@ TINY_CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_model(nanoos_resources):
     """A tiny crystal-graph ensemble trained by the nanoos.model.train CalcJob on 24 structure nodes."""
     from aiida_nanoos.benchmarks.crystal_graph_harness import generate_perovskite_candidates
@@ -248,3 +258,41 @@ def test_calibration_of_a_model_stored_from_memory_is_its_summary(trained_model)
         and data["summary"]["coverage_1sigma"] == trained_model.metrics["calibration"]["coverage_1sigma"]
     )
     assert "stored summary only" in data["subset"]
+
+
+# ---------------------------------------------------------------------------------------------- CLI presets
+def _cli(aiida_profile, *args):
+    from click.testing import CliRunner
+
+    from aiida_nanoos.cli import cli
+
+    result = CliRunner().invoke(cli, ["-p", aiida_profile.name, "query", *map(str, args)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_query_cli_campaign_table_and_best(aiida_profile, bo_campaign, tmp_path):
+    import json
+
+    import pandas as pd
+
+    table = _cli(aiida_profile, "campaign-table", bo_campaign.label)
+    assert table.count("bo:UCB") == 4 and "generation_method" in table
+    _cli(aiida_profile, "campaign-table", bo_campaign.pk, "--csv", tmp_path / "c.csv")
+    assert pd.read_csv(tmp_path / "c.csv")["value"].tolist() == pytest.approx(
+        query.campaign_dataframe(bo_campaign)["value"].tolist()
+    )
+    rows = json.loads(_cli(aiida_profile, "best", "bandgap", "--min", 0.5, "--limit", 3, "--json"))
+    assert [r["bandgap"] for r in rows] == pytest.approx(query.best_candidates("bandgap", 0.5, limit=3)["bandgap"])
+
+
+def test_query_cli_potential_presets(aiida_profile, si_snap, si_md):
+    import json
+
+    dft = json.loads(_cli(aiida_profile, "training-dft", si_snap.uuid, "--json"))
+    assert [r["PK"] for r in dft] == [c.pk for c in query.training_calculations(si_snap)] and len(dft) == 6
+    assert {r["process"] for r in dft} == {"PwCalculation"}
+    potentials = json.loads(_cli(aiida_profile, "potentials-from", dft[0]["PK"], "--json"))
+    assert si_snap.pk in [r["PK"] for r in potentials]
+    runs = json.loads(_cli(aiida_profile, "md-runs", si_snap.pk, "--json"))
+    assert si_md.pk in [r["PK"] for r in runs]

@@ -11,6 +11,7 @@ from .model import model
 from .pipeline import pipeline
 from .plots import campaign_plot, md, model_plot, potential_plot
 from .potential import potential
+from .query import query
 from .setup import doctor, setup
 from .training_set import trainingset
 
@@ -24,7 +25,7 @@ def cli(ctx: click.Context, profile_name: str | None) -> None:
     ctx.obj["profile"] = profile_name
 
 
-for command in (setup, doctor, label, trainingset, benchmark, pipeline, potential, campaign, model, md):
+for command in (setup, doctor, label, trainingset, benchmark, pipeline, potential, campaign, model, md, query):
     cli.add_command(command)
 
 # plots live in cli/plots.py, registered on the groups of their subjects

@@ -47,7 +47,7 @@ def load_campaign_node(identifier: int | str | orm.Node) -> orm.WorkChainNode:
     return node
 
 
-def iteration_outputs(campaign: orm.WorkChainNode, label: str) -> list[orm.Dict]:
+def iteration_outputs(campaign: orm.WorkChainNode, label: str) -> list[orm.Data]:
     """The ``label`` output (``summary`` or ``state``) of every finished ``record_iteration``, oldest first.
 
     QueryBuilder::
@@ -57,7 +57,7 @@ def iteration_outputs(campaign: orm.WorkChainNode, label: str) -> list[orm.Dict]
         qb.append(CalcFunctionNode, with_incoming="campaign", tag="record",
                   edge_filters={"type": "call_calc"},
                   filters={"attributes.process_label": "record_iteration", "attributes.exit_status": 0})
-        qb.append(Dict, with_incoming="record", edge_filters={"label": label}, project="*")
+        qb.append(Data, with_incoming="record", edge_filters={"label": label}, project="*")
         qb.order_by({"record": {"ctime": "asc"}})
     """
     query = orm.QueryBuilder()
@@ -69,7 +69,7 @@ def iteration_outputs(campaign: orm.WorkChainNode, label: str) -> list[orm.Dict]
         filters={"attributes.process_label": "record_iteration", "attributes.exit_status": 0},
         tag="record",
     )
-    query.append(orm.Dict, with_incoming="record", edge_filters={"label": label}, project="*")
+    query.append(orm.Data, with_incoming="record", edge_filters={"label": label}, project="*")
     query.order_by({"record": {"ctime": "asc"}})
     return query.all(flat=True)
 
@@ -156,10 +156,16 @@ def campaign_dataframe(campaign: int | str | orm.Node) -> pd.DataFrame:
 
 
 def best_candidates(
-    prop: str, low: float | None = None, high: float | None = None, limit: int = 20, largest: bool = True
+    prop: str,
+    low: float | None = None,
+    high: float | None = None,
+    limit: int = 20,
+    largest: bool = True,
+    campaigns: list[int] | None = None,
 ) -> pd.DataFrame:
     """Candidates of every campaign whose evaluated ``prop`` lies in [low, high], the largest first (``largest``
-    False: the smallest first), at most ``limit``: ``campaign``, ``campaign_label``, ``candidate``, ``prop``,
+    False: the smallest first), at most ``limit``, among all campaigns (or those whose PK is in ``campaigns``):
+    ``campaign``, ``campaign_label``, ``candidate``, ``prop``,
     ``structure`` (UUID of the candidate StructureData), ``evaluation`` (PK of the evaluator work chain).
 
     The values are the evaluators' ``properties`` outputs (DFT or the analytic model), so predictions of an ML-only
@@ -167,7 +173,7 @@ def best_candidates(
 
         qb = QueryBuilder()
         qb.append(WorkChainNode, tag="campaign", project=["id", "label"],
-                  filters={"attributes.process_label": "CampaignWorkChain"})
+                  filters={"attributes.process_label": "CampaignWorkChain"})  # and "id": {"in": campaigns}
         qb.append(WorkflowNode, with_incoming="campaign", tag="evaluation", project=["id"],
                   edge_filters={"type": "call_work", "label": {"like": "evaluate_%"}}, edge_project=["label"])
         qb.append(Dict, with_incoming="evaluation", edge_filters={"label": "properties"}, tag="properties",
@@ -180,9 +186,10 @@ def best_candidates(
     bounds += [{"<=": float(high)}] if high is not None else []
     value_filter = {f"attributes.{prop}": {"and": bounds}} if bounds else {"attributes": {"has_key": prop}}
     query = orm.QueryBuilder()
-    query.append(
-        orm.WorkChainNode, tag="campaign", project=["id", "label"], filters={"attributes.process_label": CAMPAIGN_LABEL}
-    )
+    campaign_filter: dict[str, Any] = {"attributes.process_label": CAMPAIGN_LABEL}
+    if campaigns is not None:
+        campaign_filter["id"] = {"in": [int(pk) for pk in campaigns]}
+    query.append(orm.WorkChainNode, tag="campaign", project=["id", "label"], filters=campaign_filter)
     query.append(
         orm.WorkflowNode,
         with_incoming="campaign",

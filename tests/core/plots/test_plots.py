@@ -20,19 +20,28 @@ from aiida_nanoos.plots import (
 )
 
 
-def written(figure, tmp_path: Path, name: str) -> np.ndarray:
-    """Write PNG and SVG, check their sizes and that the PNG is a real picture; returns the PNG pixels."""
-    png = save_figure(figure, tmp_path / f"{name}.png")
-    svg = save_figure(figure, tmp_path / f"{name}.svg")
+def assert_picture(png: Path, min_colours: int = 50) -> np.ndarray:
+    """A PNG of a sensible size holding a real picture (many colours, some ink, mostly background); its pixels."""
     assert 20_000 < png.stat().st_size < 1_500_000, png.stat().st_size
-    assert 20_000 < svg.stat().st_size < 2_000_000, svg.stat().st_size
-    assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()[:2000]
     pixels = imread(png)[..., :3]
     colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     not_white = np.mean(np.any(pixels < 0.95, axis=-1))
-    assert len(colours) > 50, len(colours)  # lines, markers, text, bands: not a blank canvas
+    assert len(colours) > min_colours, len(colours)  # lines, markers, text, bands: not a blank canvas
     assert 0.02 < not_white < 0.6, not_white
     return pixels
+
+
+def assert_svg(svg: Path) -> str:
+    assert 20_000 < svg.stat().st_size < 2_000_000, svg.stat().st_size
+    text = svg.read_text()
+    assert text.lstrip().startswith("<?xml") and "<svg" in text[:2000]
+    return text
+
+
+def written(figure, tmp_path: Path, name: str) -> np.ndarray:
+    """Write PNG and SVG, check their sizes and that the PNG is a real picture; returns the PNG pixels."""
+    assert_svg(save_figure(figure, tmp_path / f"{name}.svg"))
+    return assert_picture(save_figure(figure, tmp_path / f"{name}.png"))
 
 
 def lines_with(ax, n_points: int) -> list:
