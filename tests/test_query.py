@@ -245,7 +245,7 @@ def test_calibration_data_recomputes_the_stored_validation(trained_model):
     report = calibration_report(data["errors"], data["sigma"])
     for key in ("mae", "rmse", "coverage_1sigma", "coverage_2sigma", "miscalibration_area"):
         assert report[key] == pytest.approx(stored[key], rel=1e-4, abs=1e-6), key
-    assert data["target"] == "formation_energy" and data["summary"] == stored
+    assert data["target"] == "formation_energy" and data["units"] == "eV/atom" and data["summary"] == stored
 
 
 def test_calibration_of_a_model_stored_from_memory_is_its_summary(trained_model):

@@ -158,7 +158,7 @@ def pareto_figure(
     if reference_point is not None:
         ax.plot([reference_point[0]], [reference_point[1]], "*", color="black", ms=12, label="reference point")
     arrows = " ".join(f"{n} {'↑' if d == 'max' else '↓'}" for n, d in zip(names[:2], directions[:2], strict=True))
-    subtitle = f"better: {arrows}" + (f"; hypervolume {hypervolume:.4g}" if hypervolume is not None else "")
+    subtitle = f"better: {arrows}" + (f"\nhypervolume {hypervolume:.4g}" if hypervolume is not None else "")
     label_axes(ax, with_unit(names[0], units[0]), with_unit(names[1], units[1]), subtitle)
     if len(names) > 2:
         ax.annotate(

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from aiida_nanoos.plots.common import COLORS, LEGEND_SIZE, TITLE_SIZE, label_axes, new_figure, note
 from aiida_nanoos.potentials.metrics import QUANTITIES, UNITS, error_stats
@@ -49,6 +50,8 @@ def parity_figure(
         ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(low - pad, high + pad)
         ax.set_aspect("equal", adjustable="box")
+        for axis in (ax.xaxis, ax.yaxis):  # few ticks: long numbers (e.g. -138.65 eV/atom) must not overlap
+            axis.set_major_locator(MaxNLocator(nbins=5))
         ax.legend(fontsize=LEGEND_SIZE, loc="upper left")
     figure.suptitle(f"{title} ({subset})", fontsize=TITLE_SIZE)
     return figure

@@ -11,6 +11,7 @@ import numpy as np
 from aiida import orm
 
 from aiida_nanoos.data.model import ModelData
+from aiida_nanoos.design.objectives import KNOWN_PROPERTIES
 
 
 def load_model(identifier: int | str | orm.Node) -> ModelData:
@@ -60,11 +61,10 @@ def calibration_data(model: int | str | orm.Node) -> dict[str, Any]:
 
     node = load_model(model)
     summary = dict(node.metrics.get("calibration") or {})
-    base = {
-        "target": node.target,
-        "summary": summary,
-        "title": f"Property model {node.full_name} (ModelData<{node.pk}>)",
-    }
+    # a model does not store the unit of its target: the campaign property's, else said to be the data's own
+    units = KNOWN_PROPERTIES.get(node.target) or f"units of {node.target}"
+    title = f"Property model {node.full_name} (ModelData<{node.pk}>)"
+    base = {"target": node.target, "units": units, "summary": summary, "title": title}
     training = node.creator
     validation = (node.config.get("info") or {}).get("validation_indices")
     if not isinstance(training, orm.CalcJobNode) or not validation:
