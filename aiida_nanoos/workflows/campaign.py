@@ -422,10 +422,12 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         return ToContext(**running)
 
     def _collect_dft(self) -> tuple[dict[str, orm.Dict], dict[str, str]]:
-        """``properties_<id>`` outputs of the finished evaluations, and why the others failed."""
+        """``properties_<id>`` outputs of the finished evaluations, and why the others failed. The evaluations leave
+        the context (they stay linked as ``evaluate_<id>``): kept there, every checkpoint would serialise all the
+        evaluations of the campaign so far, and the cost per iteration would grow with its length."""
         properties, failures = {}, {}
         for cid in self.ctx.get("simulated", sorted(self.ctx.batch)):
-            node = self.ctx[f"evaluation_{cid}"]
+            node = self.ctx.pop(f"evaluation_{cid}")
             if node.is_finished_ok and "properties" in node.outputs:
                 properties[f"properties_{cid}"] = node.outputs.properties
             else:
