@@ -60,6 +60,8 @@ def test_potential_and_md_plots(aiida_profile, si_snap, si_md, tmp_path):
     result = invoke(aiida_profile, "md", "plot", si_md.pk, "-o", thermo)
     assert "11 thermo rows, 64 atoms" in result.output
     assert "temperature (K)" in assert_svg(thermo)
+    invoke(aiida_profile, "md", "plot", si_md.uuid, "-o", tmp_path / "md.png")
+    assert_picture(tmp_path / "md.png")
     not_md = invoke(aiida_profile, "md", "plot", si_snap.creator.pk, "-o", thermo, expect_ok=False)
     assert not_md.exit_code == 1 and "not an MD run" in not_md.output
 
