@@ -64,6 +64,9 @@ def test_campaign_dataframe_has_one_row_per_candidate(bo_campaign):
     assert frame["parameters.strain.iso"].tolist() == pytest.approx([r["parameters"]["strain"]["iso"] for r in records])
     assert frame["value"].max() == pytest.approx(bo_campaign.outputs.statistics["best_objective_value"])
     assert frame["structure"].tolist() == [r["uuid"] for r in records]
+    states = query.iteration_outputs(bo_campaign, "state")  # one per iteration, the last one the final state
+    assert len(states) == 3 and states[-1].get_dict()["candidates"] == records
+    assert [s["iteration"] for s in query.iteration_outputs(bo_campaign, "summary")] == [1, 2, 3]
 
 
 def test_best_candidates_across_campaigns_within_a_range(bo_campaign, random_campaign):

@@ -48,7 +48,8 @@ def load_campaign_node(identifier: int | str | orm.Node) -> orm.WorkChainNode:
 
 
 def iteration_outputs(campaign: orm.WorkChainNode, label: str) -> list[orm.Data]:
-    """The ``label`` output (``summary`` or ``state``) of every finished ``record_iteration``, oldest first.
+    """The ``label`` output (``summary``, a Dict, or ``state``, a ``nanoos.campaign_state``) of every finished
+    ``record_iteration``, oldest first.
 
     QueryBuilder::
 
