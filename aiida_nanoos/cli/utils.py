@@ -94,10 +94,26 @@ def run_in_foreground(builder):
     return node
 
 
+def check_inputs(builder) -> None:
+    """Refuse what the process spec refuses before anything is stored or submitted: a usage error (exit code 2) with
+    the spec's message, which names the port and the field, never a traceback."""
+    from aiida_nanoos.workflows.campaign_inputs import plain
+
+    spec = builder.process_class.spec()
+    try:
+        error = spec.inputs.validate(spec.inputs.pre_process(plain(builder)))
+    except Exception as exc:  # a validator that breaks on odd input must still refuse it, not print a traceback
+        raise click.UsageError(f"the inputs cannot be validated: {type(exc).__name__}: {exc}") from exc
+    if error is not None:
+        raise click.UsageError(f"invalid input: {error}")
+
+
 def launch(builder, submit: bool):
-    """Submit to the daemon (returns at once) or run here until done; returns the process node."""
+    """Check the inputs (:func:`check_inputs`), then submit to the daemon (returns at once) or run here until done;
+    returns the process node."""
     from aiida.engine import submit as submit_process
 
+    check_inputs(builder)
     if submit:
         node = submit_process(builder)
         click.echo(f"Submitted {node.process_label}<{node.pk}>; follow it with `verdi process status {node.pk}`.")

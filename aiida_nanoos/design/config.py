@@ -64,7 +64,7 @@ class ExternalSettings:
             raise ValueError(f"config.external.url: must be an http(s) URL, got {self.url!r}")
         if self.api_key_env is not None and (not isinstance(self.api_key_env, str) or not self.api_key_env.strip()):
             raise ValueError("config.external.api_key_env: must be the name of an environment variable")
-        if not isinstance(self.timeout, int | float) or not 0 < float(self.timeout) <= 3600:
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or not 0 < self.timeout <= 3600:
             raise ValueError(f"config.external.timeout: must be in (0, 3600] seconds, got {self.timeout!r}")
         for name in ("context_window", "max_response_bytes"):
             value = getattr(self, name)
@@ -82,11 +82,17 @@ class ExternalSettings:
         return asdict(self)
 
 
-def _positive_int(value: Any, where: str, *, allow_none: bool = False) -> int | None:
+def _positive_int(value: Any, where: str, *, allow_none: bool = False, low: int = 1) -> int | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 1:
-        raise ValueError(f"{where}: must be a positive integer, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+        or value < low
+    ):
+        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{where}: must be {kind}, got {value!r}")
     return int(value)
 
 
@@ -97,6 +103,29 @@ def _number(value: Any, where: str, low: float | None = None, high: float | None
         bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
         raise ValueError(f"{where}: must lie in {bounds}, got {value!r}")
     return float(value)
+
+
+def _check_genetic(genetic: Mapping[str, Any]) -> None:
+    """The values of ``config.genetic``, with the bounds the genetic algorithm enforces when it is built."""
+    from aiida_nanoos.design.proposers.genetic import MUTATION_TYPES
+
+    if "population_size" in genetic:
+        _positive_int(genetic["population_size"], "config.genetic.population_size", low=2)
+    for key in ("elite_fraction", "crossover_probability", "mutation_probability"):
+        if key in genetic:
+            _number(genetic[key], f"config.genetic.{key}", 0.0, 1.0)
+    for key, high in (("max_displacement", None), ("max_strain", 1.0), ("mutation_scale", None)):
+        if key in genetic and not 0 < _number(genetic[key], f"config.genetic.{key}", 0.0, high) < (high or math.inf):
+            raise ValueError(
+                f"config.genetic.{key}: must be > 0{f' and < {high}' if high else ''}, got {genetic[key]!r}"
+            )
+    if "mutation_types" in genetic:
+        types = genetic["mutation_types"]
+        if isinstance(types, str) or not isinstance(types, list | tuple) or not types:
+            raise ValueError(f"config.genetic.mutation_types: must be a non-empty list, got {types!r}")
+        unknown = [t for t in types if not isinstance(t, str) or t not in MUTATION_TYPES]
+        if unknown:
+            raise ValueError(f"config.genetic.mutation_types: unknown {unknown} (allowed {list(MUTATION_TYPES)})")
 
 
 # ---------------------------------------------------------------------------------------------- property model
@@ -276,14 +305,15 @@ class CampaignConfig:
             raise ValueError(f"config.seed: must be a non-negative integer, got {self.seed!r}")
         if isinstance(self.candidate_pool, bool) or not isinstance(self.candidate_pool, int) or self.candidate_pool < 0:
             raise ValueError(f"config.candidate_pool: must be a non-negative integer, got {self.candidate_pool!r}")
-        try:
-            self.min_improvement = float(self.min_improvement)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"config.min_improvement: must be a number, got {self.min_improvement!r}") from exc
-        if not math.isfinite(self.min_improvement) or self.min_improvement < 0:
-            raise ValueError(f"config.min_improvement: must be >= 0, got {self.min_improvement}")
-        if self.target is not None and (isinstance(self.target, bool) or not isinstance(self.target, int | float)):
-            raise ValueError(f"config.target: must be a number, got {self.target!r}")
+        self.min_improvement = _number(self.min_improvement, "config.min_improvement", low=0.0)
+        if self.target is not None:
+            self.target = _number(self.target, "config.target")
+        if self.reference_point is not None:
+            if isinstance(self.reference_point, str | Mapping) or not isinstance(self.reference_point, list | tuple):
+                raise ValueError(f"config.reference_point: must be a list of numbers, got {self.reference_point!r}")
+            self.reference_point = [
+                _number(v, f"config.reference_point[{i}]") for i, v in enumerate(self.reference_point)
+            ]
         if self.budget is not None and self.budget < self.batch_size and self.evaluation_method == "dft":
             raise ValueError(f"config.budget: {self.budget} evaluations is less than one batch ({self.batch_size})")
         for name in ("bo", "genetic", "external"):
@@ -294,6 +324,7 @@ class CampaignConfig:
         unknown = sorted(set(self.genetic) - _GENETIC_KEYS)
         if unknown:
             raise ValueError(f"config.genetic: unknown keys {unknown} (allowed {sorted(_GENETIC_KEYS)})")
+        _check_genetic(self.genetic)
         if self.genetic.get("representation", "auto") not in ("auto", "parameters", "structure"):
             raise ValueError(
                 "config.genetic.representation: must be 'auto', 'parameters' or 'structure', "
@@ -377,9 +408,13 @@ class CampaignConfig:
         for key in ("constraint_bounds", "batch_size"):
             if key in self.bo:
                 raise ValueError(f"config.bo.{key}: set by the campaign (use config.batch_size / constraints)")
+        if not isinstance(data["acquisition"], str):
+            raise ValueError(
+                f"config.bo.acquisition: must be a name (UCB, LCB, EI, PI, RANGE), got {data['acquisition']!r}"
+            )
         try:
             return BOSettings.from_dict(data)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"config.bo: {exc}") from exc
 
     @classmethod
