@@ -8,6 +8,17 @@ from typing import Any
 
 from aiida_nanoos.design.dimensions import check_element
 
+#: Keys of ``search_space.element_constraints`` and ``search_space.structure_constraints``.
+ELEMENT_KEYS = ("allowed_elements", "forbidden_elements", "max_num_elements")
+STRUCTURE_KEYS = ("min_atoms_per_cell", "max_atoms_per_cell")
+
+
+def _is_count(value: Any, low: int) -> bool:
+    """``value`` is a whole number >= ``low`` (not a bool, not NaN or infinite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return (isinstance(value, int) or value.is_integer()) and value >= low
+
 
 @dataclass(frozen=True)
 class ElementConstraints:
@@ -26,11 +37,7 @@ class ElementConstraints:
         both = set(self.allowed or ()) & set(self.forbidden)
         if both:
             raise ValueError(f"forbidden_elements: {sorted(both)} also listed in allowed_elements")
-        if self.max_num_elements is not None and (
-            isinstance(self.max_num_elements, bool)
-            or int(self.max_num_elements) != self.max_num_elements
-            or self.max_num_elements < 1
-        ):
+        if self.max_num_elements is not None and not _is_count(self.max_num_elements, 1):
             raise ValueError(f"max_num_elements: must be a positive integer, got {self.max_num_elements!r}")
 
     def violations(self, symbols: Iterable[str]) -> list[str]:
@@ -63,11 +70,9 @@ class StructureConstraints:
     max_atoms_per_cell: int | None = None
 
     def __post_init__(self) -> None:
-        if int(self.min_atoms_per_cell) != self.min_atoms_per_cell or self.min_atoms_per_cell < 1:
+        if not _is_count(self.min_atoms_per_cell, 1):
             raise ValueError(f"min_atoms_per_cell: must be a positive integer, got {self.min_atoms_per_cell!r}")
-        if self.max_atoms_per_cell is not None and (
-            int(self.max_atoms_per_cell) != self.max_atoms_per_cell or self.max_atoms_per_cell < self.min_atoms_per_cell
-        ):
+        if self.max_atoms_per_cell is not None and not _is_count(self.max_atoms_per_cell, self.min_atoms_per_cell):
             raise ValueError(
                 f"max_atoms_per_cell: must be an integer >= min_atoms_per_cell ({self.min_atoms_per_cell}), "
                 f"got {self.max_atoms_per_cell!r}"

@@ -337,6 +337,8 @@ class Strain:
 
     def __post_init__(self) -> None:
         where = f"strain {self.name!r}"
+        if not isinstance(self.isotropic, bool):
+            raise ValueError(f"{where} isotropic: must be true or false, got {self.isotropic!r}")
         allowed = ("iso",) if self.isotropic else ("a", "b", "c")
         ranges = dict(self.ranges)
         if not ranges:

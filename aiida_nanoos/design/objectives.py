@@ -4,13 +4,9 @@ stability_score`` and ``bandgap >= 1.0``.
 Formulas are parsed with :mod:`ast` and walked node by node against an allow-list (numbers, known property names,
 ``+ - * / **``, unary minus, parentheses, comparisons for constraints, and ``abs``/``min``/``max``); they are never
 handed to Python's evaluator, so a formula stored in a campaign cannot run code. Anything outside the allow-list
-raises ``ValueError`` naming the offending token, as do formulas longer than :data:`MAX_FORMULA_LENGTH`, nested
-deeper than :data:`MAX_FORMULA_DEPTH`, constant exponents beyond :data:`MAX_CONSTANT_EXPONENT` (``bandgap **
-10**10``) and constant parts that overflow (``9**9**9``, ``1e999``): every check is bounded, nothing hangs.
-
-On one candidate, a formula that divides by zero, overflows or leaves the real numbers (a negative number to a
-fractional power) raises :class:`FormulaError` (a ``ValueError``) naming the formula and the values, so a campaign
-records that candidate as failed and goes on.
+raises ``ValueError`` naming the offending token, as do formulas too long, nested too deeply, with a huge constant
+exponent (``bandgap ** 10**10``) or an overflowing constant part (``9**9**9``): every check is bounded. A formula with
+no finite real value on one candidate raises :class:`FormulaError`: the campaign records that candidate as failed.
 """
 
 from __future__ import annotations
@@ -239,9 +235,8 @@ class Expression:
 
 
 def _checked(source: str, values: Mapping[str, Any], compute) -> Any:
-    """``compute()`` (an evaluation of ``source``); on one candidate (scalar values) a division by zero, an overflow
-    or a value that is not a finite real number raises :class:`FormulaError` naming the formula and the values.
-    Arrays (many candidates at once) give NaN / inf where a candidate has no value."""
+    """``compute()``; on scalars a division by zero, an overflow or a value that is not a finite real number raises
+    :class:`FormulaError` naming formula and values (arrays give NaN / inf where a candidate has no value)."""
     shown = {k: values[k] for k in sorted(values) if np.isscalar(values[k])}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         try:
@@ -416,6 +411,21 @@ class Objective:
         }
 
 
+def _constraint_list(items: Any, where: str) -> list[Any]:
+    """A list of constraint specs (strings or ``{property, min, max}``); anything else is refused naming ``where``."""
+    if items is None:
+        return []
+    if isinstance(items, str | Mapping) or not isinstance(items, list | tuple):
+        raise ValueError(f"{where}: must be a list of constraints, got {items!r}"[:300])
+    bad = [c for c in items if not isinstance(c, str | Mapping)]
+    if bad:
+        raise ValueError(f"{where}: each constraint is a text or a mapping, got {bad[0]!r}"[:300])
+    return list(items)
+
+
+#: Keys each kind of objective spec takes besides objective, name and constraints.
+_OBJECTIVE_KEYS = {"custom": {"formula", "direction"}, "target_range": {"property", "range"}}
+
 STANDARD_OBJECTIVES: dict[str, tuple[str, str]] = {
     "maximize_bandgap": ("bandgap", "maximize"),
     "minimize_formation_energy": ("formation_energy", "minimize"),
@@ -436,9 +446,20 @@ def get_objective(spec: str | Mapping[str, Any], extra_properties: Sequence[str]
     names = tuple(KNOWN_PROPERTIES) + tuple(extra_properties)
     if isinstance(spec, str):
         spec = {"objective": spec}
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"objective: must be a name or a mapping, got {spec!r}"[:300])
     spec = dict(spec)
     kind = spec.get("objective")
-    constraints = tuple(Constraint.from_spec(c, names) for c in spec.get("constraints", ()) or ())
+    if not isinstance(kind, str):
+        raise ValueError(f"objective: 'objective' must be a name, got {kind!r}"[:300])
+    allowed = {"objective", "constraints", "name"} | _OBJECTIVE_KEYS.get(kind, set())
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ValueError(f"objective {kind!r}: unknown keys {unknown} (allowed {sorted(allowed)})"[:400])
+    if "name" in spec and (not isinstance(spec["name"], str) or not spec["name"].strip()):
+        raise ValueError(f"objective.name: must be a non-empty string, got {spec['name']!r}"[:300])
+    listed = _constraint_list(spec.get("constraints"), "constraints")
+    constraints = tuple(Constraint.from_spec(c, names) for c in listed)
     if kind in STANDARD_OBJECTIVES:
         prop, direction = STANDARD_OBJECTIVES[kind]
         return Objective(kind, Expression(prop, names), direction, constraints, units=KNOWN_PROPERTIES[prop])
@@ -454,8 +475,13 @@ def get_objective(spec: str | Mapping[str, Any], extra_properties: Sequence[str]
         rng = spec.get("range")
         if not isinstance(prop, str):
             raise ValueError("objective 'target_range': needs 'property'")
-        if rng is None or len(rng) != 2:
-            raise ValueError(f"objective 'target_range': 'range' must be [low, high], got {rng!r}")
+        if (
+            isinstance(rng, str | Mapping)
+            or not isinstance(rng, list | tuple)
+            or len(rng) != 2
+            or not all(not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v) for v in rng)
+        ):
+            raise ValueError(f"objective 'target_range': 'range' must be [low, high], two finite numbers, got {rng!r}")
         return Objective(
             f"target_range_{prop}",
             Expression(prop, names),
@@ -534,9 +560,7 @@ class CampaignObjective:
         for o in objectives:
             constraints.extend(o.constraints)
         for where, items in (("objective.constraints", top), ("constraints.properties", extra_constraints)):
-            if isinstance(items, str | Mapping):
-                raise ValueError(f"{where}: must be a list of constraints")
-            for i, c in enumerate(items):
+            for i, c in enumerate(_constraint_list(items, where)):
                 try:
                     constraints.append(Constraint.from_spec(c, names))
                 except ValueError as exc:

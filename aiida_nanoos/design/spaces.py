@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from aiida_nanoos.design.constraints import ElementConstraints, StructureConstraints
+from aiida_nanoos.design.constraints import ELEMENT_KEYS, STRUCTURE_KEYS, ElementConstraints, StructureConstraints
 from aiida_nanoos.design.dimensions import (
     DIMENSION_TYPES,
     Categorical,
@@ -59,11 +59,44 @@ def atoms_to_dict(atoms: Atoms) -> dict[str, Any]:
     }
 
 
-def atoms_from_dict(data: Mapping[str, Any]) -> Atoms:
-    symbols = list(data["symbols"])
+def atoms_from_dict(data: Mapping[str, Any], where: str = "base_structure") -> Atoms:
+    """A cell from ``{symbols, positions, cell, pbc}``; ``ValueError`` naming the missing or malformed entry."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: must be a mapping with symbols, positions and cell, got {type(data).__name__}")
+    missing = [key for key in ("symbols", "positions", "cell") if key not in data]
+    if missing:
+        raise ValueError(f"{where}: missing {missing} (needs symbols, positions and cell)")
+    symbols = _listed(data["symbols"], f"{where}.symbols")
+    if not symbols:
+        raise ValueError(f"{where}.symbols: a cell needs at least one atom")
     for s in symbols:
-        check_element(s, "base_structure symbols")
-    return Atoms(symbols=symbols, positions=data["positions"], cell=data["cell"], pbc=data.get("pbc", True))
+        check_element(s, f"{where}.symbols")
+    arrays = {}
+    for key, shape in (("positions", (len(symbols), 3)), ("cell", (3, 3))):
+        try:
+            array = np.asarray(data[key], dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}.{key}: must be numbers, {shape[0]} x 3") from exc
+        if array.shape != shape or not np.isfinite(array).all():
+            raise ValueError(f"{where}.{key}: must be {shape[0]} x 3 finite numbers, got shape {array.shape}")
+        arrays[key] = array
+    return Atoms(symbols=symbols, positions=arrays["positions"], cell=arrays["cell"], pbc=data.get("pbc", True))
+
+
+def _listed(value: Any, where: str) -> list[Any]:
+    """A JSON list (or tuple) as a list; a string, number or mapping is refused naming ``where``."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise ValueError(f"{where}: must be a list, got {value!r}"[:300])
+    return list(value)
+
+
+def _mapping(value: Any, where: str, known: Sequence[str] | None = None) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: must be a mapping, got {value!r}"[:300])
+    unknown = sorted(set(value) - set(known)) if known is not None else []
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown} (allowed {sorted(known)})"[:400])
+    return dict(value)
 
 
 @dataclass
@@ -262,38 +295,43 @@ class ParameterSpace:
         if unknown:
             raise ValueError(f"search space: unknown keys {unknown} (expected {sorted(known)})")
         dims = []
-        for i, spec in enumerate(data.get("dimensions", [])):
-            spec = dict(spec)
+        for i, spec in enumerate(_listed(data.get("dimensions", []), "dimensions")):
+            spec = _mapping(spec, f"dimensions[{i}]")
             kind = spec.pop("type", None)
-            if kind not in DIMENSION_TYPES:
+            if not isinstance(kind, str) or kind not in DIMENSION_TYPES:
                 raise ValueError(
                     f"dimensions[{i}].type: unknown dimension type {kind!r} (one of {sorted(DIMENSION_TYPES)})"
                 )
+            where = f"dimensions[{i}] ({kind} {spec.get('name')!r})"
             if kind == "categorical":
-                spec["choices"] = tuple(spec.get("choices", ()))
+                spec["choices"] = tuple(_listed(spec.get("choices", ()), f"{where}.choices"))
             if kind == "composition":
                 for key in ("components", "min_fractions", "max_fractions"):
                     if spec.get(key) is not None:
-                        spec[key] = tuple(spec[key])
+                        spec[key] = tuple(_listed(spec[key], f"{where}.{key}"))
             if kind == "substitution":
-                spec["dopants"] = tuple(spec.get("dopants", ()))
-                spec["fraction"] = tuple(spec.get("fraction", (0.0, 1.0)))
+                dopants = spec.get("dopants", ())  # one dopant may be given as a string
+                listed = (dopants,) if isinstance(dopants, str) else _listed(dopants, f"{where}.dopants")
+                spec["dopants"] = tuple(listed)
+                spec["fraction"] = tuple(_listed(spec.get("fraction", (0.0, 1.0)), f"{where}.fraction"))
             if kind == "strain":
-                spec["ranges"] = {k: tuple(v) for k, v in spec.get("ranges", {}).items()}
+                ranges = _mapping(spec.get("ranges", {}), f"{where}.ranges")
+                spec["ranges"] = {k: tuple(_listed(v, f"{where}.ranges.{k}")) for k, v in ranges.items()}
             try:
                 dims.append(DIMENSION_TYPES[kind](**spec))
             except TypeError as exc:
                 raise ValueError(f"dimensions[{i}] ({kind}): {exc}") from exc
         base = data.get("base_structure")
-        ec = dict(data.get("element_constraints") or {})
-        sc = dict(data.get("structure_constraints") or {})
+        ec = _mapping(data.get("element_constraints") or {}, "element_constraints", ELEMENT_KEYS)
+        sc = _mapping(data.get("structure_constraints") or {}, "structure_constraints", STRUCTURE_KEYS)
         allowed = ec.get("allowed_elements")
+        forbidden = ec.get("forbidden_elements")
         return cls(
             dimensions=dims,
             base_structure=None if base is None else atoms_from_dict(base),
             element_constraints=ElementConstraints(
-                allowed=None if allowed is None else tuple(allowed),
-                forbidden=tuple(ec.get("forbidden_elements") or ()),
+                allowed=None if allowed is None else tuple(_listed(allowed, "allowed_elements")),
+                forbidden=() if forbidden is None else tuple(_listed(forbidden, "forbidden_elements")),
                 max_num_elements=ec.get("max_num_elements"),
             ),
             structure_constraints=StructureConstraints(
