@@ -51,7 +51,25 @@ def restart_step(filename: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-class MdBaseWorkChain(BaseRestartWorkChain):
+class JobRestartWorkChain(BaseRestartWorkChain):
+    """What every restart work chain of the plugin's own jobs shares (MD here, training in ``training_base``): the
+    report of a handled failure and a larger walltime."""
+
+    def report_handled(self, node: orm.CalcJobNode, action: str) -> None:
+        self.report(f"{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}")
+        self.report(f"action taken: {action}")
+
+    def raise_walltime(self, node: orm.CalcJobNode, factor: float) -> str:
+        """``max_wallclock_seconds`` of the next run times ``factor``; what was done, in words."""
+        options = self.ctx.inputs.setdefault("metadata", {}).setdefault("options", {})
+        walltime = options.get("max_wallclock_seconds") or node.get_option("max_wallclock_seconds")
+        if not walltime:
+            return "no max_wallclock_seconds was set: running again unchanged"
+        options["max_wallclock_seconds"] = int(walltime * factor)
+        return f"max_wallclock_seconds {walltime} -> {options['max_wallclock_seconds']}"
+
+
+class MdBaseWorkChain(JobRestartWorkChain):
     """LAMMPS MD with a machine-learned potential, restarted after a blow-up, lost atoms or the walltime."""
 
     _process_class = MdCalculation
@@ -88,10 +106,6 @@ class MdBaseWorkChain(BaseRestartWorkChain):
         self.ctx.inputs.parameters = parameters
         if settings:
             self.ctx.inputs.settings = settings
-
-    def report_handled(self, node: orm.CalcJobNode, action: str) -> None:
-        self.report(f"{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}")
-        self.report(f"action taken: {action}")
 
     def _smaller_step_new_seed(self, parameters: dict) -> list[str]:
         """Timestep x ``timestep_reduction`` and a new seed for every velocity draw; what was changed, in words."""
@@ -144,12 +158,5 @@ class MdBaseWorkChain(BaseRestartWorkChain):
                 node, f"continuing from restart file {restartfile.filename} (step {step}) for {remaining} more steps"
             )
             return ProcessHandlerReport(do_break=True)
-        options = self.ctx.inputs.setdefault("metadata", {}).setdefault("options", {})
-        walltime = options.get("max_wallclock_seconds") or node.get_option("max_wallclock_seconds")
-        if walltime:
-            options["max_wallclock_seconds"] = int(walltime * WALLTIME_GROWTH)
-            action = f"no restart file: starting again with max_wallclock_seconds {options['max_wallclock_seconds']}"
-        else:
-            action = "no restart file and no walltime set: starting again unchanged"
-        self.report_handled(node, action)
+        self.report_handled(node, f"no restart file: starting again; {self.raise_walltime(node, WALLTIME_GROWTH)}")
         return ProcessHandlerReport(do_break=True)

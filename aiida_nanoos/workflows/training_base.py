@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import BaseRestartWorkChain, CalcJob, ProcessHandlerReport, process_handler, while_
+from aiida.engine import CalcJob, ProcessHandlerReport, process_handler, while_
 
 from aiida_nanoos.calculations.model_training import ModelTrainingCalculation
 from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
 from aiida_nanoos.models import training as model_training
 from aiida_nanoos.potentials import training_config
+from aiida_nanoos.workflows.md_base import JobRestartWorkChain
 
 #: Factor on the model's ``time_budget`` after a run out of walltime.
 TIME_BUDGET_REDUCTION = 0.5
@@ -32,7 +33,7 @@ def validate_walltime_factor(value: orm.Float | None, _) -> str | None:
     return None
 
 
-class TrainingBaseWorkChain(BaseRestartWorkChain):
+class TrainingBaseWorkChain(JobRestartWorkChain):
     """What both training restart work chains share: the exposed CalcJob inputs (namespace ``train``) and handlers.
 
     A subclass sets ``_process_class`` and says how to shrink the batch (:meth:`smaller_batch`) and, if it can, how
@@ -78,10 +79,6 @@ class TrainingBaseWorkChain(BaseRestartWorkChain):
         """The config asking for less time and what changed, or ``(None, why not)``: then the walltime is raised."""
         return None, "no time budget to shorten"
 
-    def report_handled(self, node: orm.CalcJobNode, action: str) -> None:
-        self.report(f"{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}")
-        self.report(f"action taken: {action}")
-
     @process_handler(priority=500, exit_codes=[CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME])
     def handle_out_of_walltime(self, node: orm.CalcJobNode) -> ProcessHandlerReport:
         """Ask for less work if the config allows it, else for more walltime."""
@@ -90,13 +87,7 @@ class TrainingBaseWorkChain(BaseRestartWorkChain):
             self.ctx.inputs.config = config
             self.report_handled(node, change)
             return ProcessHandlerReport(do_break=True)
-        options = self.ctx.inputs.setdefault("metadata", {}).setdefault("options", {})
-        walltime = options.get("max_wallclock_seconds") or node.get_option("max_wallclock_seconds")
-        if not walltime:
-            self.report_handled(node, "no max_wallclock_seconds was set: running again unchanged")
-            return ProcessHandlerReport(do_break=True)
-        options["max_wallclock_seconds"] = int(walltime * self.inputs.walltime_factor.value)
-        self.report_handled(node, f"max_wallclock_seconds {walltime} -> {options['max_wallclock_seconds']}")
+        self.report_handled(node, self.raise_walltime(node, self.inputs.walltime_factor.value))
         return ProcessHandlerReport(do_break=True)
 
     @process_handler(
