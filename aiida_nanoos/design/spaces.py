@@ -90,6 +90,12 @@ def _listed(value: Any, where: str) -> list[Any]:
     return list(value)
 
 
+def _given(data: Mapping[str, Any], key: str) -> Any:
+    """``data[key]``, an empty mapping when absent or null (``False``, ``0`` or ``""`` stay, to be refused)."""
+    value = data.get(key)
+    return {} if value is None else value
+
+
 def _mapping(value: Any, where: str, known: Sequence[str] | None = None) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: must be a mapping, got {value!r}"[:300])
@@ -322,8 +328,8 @@ class ParameterSpace:
             except TypeError as exc:
                 raise ValueError(f"dimensions[{i}] ({kind}): {exc}") from exc
         base = data.get("base_structure")
-        ec = _mapping(data.get("element_constraints") or {}, "element_constraints", ELEMENT_KEYS)
-        sc = _mapping(data.get("structure_constraints") or {}, "structure_constraints", STRUCTURE_KEYS)
+        ec = _mapping(_given(data, "element_constraints"), "element_constraints", ELEMENT_KEYS)
+        sc = _mapping(_given(data, "structure_constraints"), "structure_constraints", STRUCTURE_KEYS)
         allowed = ec.get("allowed_elements")
         forbidden = ec.get("forbidden_elements")
         return cls(
