@@ -28,6 +28,8 @@ def builder_from_config(config: dict, base_dir: Path):
         raise click.BadParameter("`structure` is required: the cell to sample and label with DFT")
     codes = dict(CODE_KEYS)
     given = config.get("codes") or {}
+    if not isinstance(given, dict):
+        raise click.BadParameter(f"codes: must map roles {sorted(CODE_KEYS)} to code labels, got {given!r}"[:300])
     unknown = sorted(set(given) - set(CODE_KEYS))
     if unknown:
         raise click.BadParameter(f"codes.{unknown[0]} is not a code role; known: {sorted(CODE_KEYS)}")
@@ -36,16 +38,21 @@ def builder_from_config(config: dict, base_dir: Path):
     for role, label in codes.items():
         try:
             loaded[role] = orm.load_code(label)
-        except (NotExistent, MultipleObjectsError) as error:
+        except (NotExistent, MultipleObjectsError, ValueError, TypeError) as error:
             raise click.BadParameter(f"codes.{role}: {error} (run `aiida-nanoos setup`)") from error
     electronic_type = str(config.get("electronic_type", "insulator")).upper()
     if electronic_type not in ElectronicType.__members__:
         raise click.BadParameter(f"electronic_type must be metal or insulator, got {config['electronic_type']!r}")
     protocol = config.get("protocol")
-    if protocol is not None and protocol not in PotentialPipelineWorkChain.get_available_protocols():
+    if protocol is not None and (
+        not isinstance(protocol, str) or protocol not in PotentialPipelineWorkChain.get_available_protocols()
+    ):
         raise click.BadParameter(
             f"protocol must be one of {sorted(PotentialPipelineWorkChain.get_available_protocols())}, got {protocol!r}"
         )
+    overrides = config.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise click.BadParameter(f"overrides: must be a mapping like the protocol's inputs, got {overrides!r}"[:300])
     structure = structure_from_spec(config["structure"], base_dir)
     md_structure = (
         structure_from_spec(config["md_structure"], base_dir, "md_structure") if "md_structure" in config else None
@@ -56,13 +63,13 @@ def builder_from_config(config: dict, base_dir: Path):
             loaded["lmp"],
             structure,
             protocol=protocol,
-            overrides=config.get("overrides") or {},
+            overrides=overrides,
             train_code=loaded["train"],
             electronic_type=ElectronicType[electronic_type],
             md_structure=md_structure,
         )
-    except (ValueError, TypeError) as error:
-        raise click.BadParameter(str(error)) from error
+    except Exception as error:  # noqa: BLE001 (a wrong type deep in the overrides: refused, never a traceback)
+        raise click.BadParameter(f"{type(error).__name__}: {error}"[:500], param_hint="overrides") from error
 
 
 def echo_result(node) -> None:

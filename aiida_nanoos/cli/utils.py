@@ -63,12 +63,26 @@ def structure_from_spec(spec: Any, base_dir: Path, field: str = "structure"):
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise click.BadParameter(f"unknown bulk option(s) {unknown}; allowed: {sorted(allowed)}", param_hint=field)
+        for key in ("a", "b", "c", "covera", "alpha", "u"):
+            value = options.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
+                message = f"bulk option {key} must be a positive number, got {value!r}"
+                raise click.BadParameter(message, param_hint=field)
         try:
             atoms = bulk(name, **options)
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
             raise click.BadParameter(f"cannot build bulk {name!r}: {error}", param_hint=field) from error
-        if repeat:
-            atoms = atoms.repeat(repeat)
+        if repeat is not None:
+            counts = [repeat] * 3 if isinstance(repeat, int) and not isinstance(repeat, bool) else repeat
+            if (
+                not isinstance(counts, list)
+                or len(counts) != 3
+                or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts)
+            ):
+                raise click.BadParameter(f"repeat must be three positive integers, got {repeat!r}", param_hint=field)
+            atoms = atoms.repeat(counts)
+        if not atoms.cell.volume > 1e-6:
+            raise click.BadParameter(f"bulk {name!r}: the cell has no volume", param_hint=field)
         return orm.StructureData(ase=atoms)
     raise click.BadParameter("give a file path, a node PK or {bulk: ELEMENT, ...}", param_hint=field)
 
@@ -99,13 +113,44 @@ def check_inputs(builder) -> None:
     the spec's message, which names the port and the field, never a traceback."""
     from aiida_nanoos.workflows.campaign_inputs import plain
 
+    inputs = plain(builder)
+    where = _non_finite(inputs)
+    if where:
+        raise click.UsageError(f"invalid input: {where} is not a finite number (NaN and infinity cannot be stored)")
     spec = builder.process_class.spec()
     try:
-        error = spec.inputs.validate(spec.inputs.pre_process(plain(builder)))
+        error = spec.inputs.validate(spec.inputs.pre_process(inputs))
     except Exception as exc:  # a validator that breaks on odd input must still refuse it, not print a traceback
         raise click.UsageError(f"the inputs cannot be validated: {type(exc).__name__}: {exc}") from exc
     if error is not None:
         raise click.UsageError(f"invalid input: {error}")
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinity in nested inputs (inside Dict, List and Float nodes too), else None."""
+    import math
+
+    from aiida import orm
+
+    if isinstance(value, orm.Dict):
+        value = value.get_dict()
+    elif isinstance(value, orm.List):
+        value = value.get_list()
+    elif isinstance(value, orm.Float):
+        value = value.value
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} = {value}"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
 
 
 def launch(builder, submit: bool):

@@ -59,6 +59,10 @@ def atoms_to_dict(atoms: Atoms) -> dict[str, Any]:
     }
 
 
+#: Longest name of a dimension (it becomes a key of every candidate's parameters and of the agent's JSON).
+MAX_NAME_LENGTH = 100
+
+
 def atoms_from_dict(data: Mapping[str, Any], where: str = "base_structure") -> Atoms:
     """A cell from ``{symbols, positions, cell, pbc}``; ``ValueError`` naming the missing or malformed entry."""
     if not isinstance(data, Mapping):
@@ -120,8 +124,11 @@ class ParameterSpace:
             raise ValueError("dimensions: a space needs at least one dimension")
         names = [d.name for d in self.dimensions]
         for n in names:
-            if not isinstance(n, str) or not n:
-                raise ValueError(f"dimensions: every dimension needs a non-empty name, got {n!r}")
+            if not isinstance(n, str) or not n.strip() or len(n) > MAX_NAME_LENGTH:
+                shown = f"{n[:40]!r}... ({len(n)} characters)" if isinstance(n, str) and len(n) > 60 else repr(n)
+                raise ValueError(
+                    f"dimensions: every dimension needs a name of 1 to {MAX_NAME_LENGTH} characters, got {shown}"
+                )
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"dimensions: duplicate names {dup}")
