@@ -23,13 +23,23 @@ def builder_from_config(config: dict, base_dir: Path):
     unknown = sorted(set(config) - CONFIG_KEYS - PROTOCOL_KEYS)
     if unknown:
         raise click.BadParameter(f"unknown key(s) {unknown}; allowed: {sorted(CONFIG_KEYS | PROTOCOL_KEYS)}")
-    code = orm.load_code(config.get("code", "pw@localhost"))
+    for key, kind in (("overrides", dict), ("sampling", dict), ("code", str), ("electronic_type", str)):
+        if config.get(key) is not None and not isinstance(config[key], kind):
+            raise click.BadParameter(f"{key}: must be a {kind.__name__}, got {config[key]!r}"[:300], param_hint=key)
+    try:
+        code = orm.load_code(config.get("code", "pw@localhost"))
+    except Exception as error:  # noqa: BLE001 (NotExistent, MultipleObjectsError, a malformed label)
+        raise click.BadParameter(f"{error} (run `aiida-nanoos setup`)", param_hint="code") from error
     structure = configurations = None
     if "configurations" in config:
         import ase.io
 
-        path = (base_dir / config["configurations"]).resolve()
-        configurations = [orm.StructureData(ase=atoms) for atoms in ase.io.read(path, index=":")]
+        try:
+            path = (base_dir / config["configurations"]).resolve()
+            configurations = [orm.StructureData(ase=atoms) for atoms in ase.io.read(path, index=":")]
+        except Exception as error:  # noqa: BLE001 (missing file, unknown format, a path of the wrong type)
+            message = f"cannot read {config['configurations']!r}: {type(error).__name__}: {error}"[:400]
+            raise click.BadParameter(message, param_hint="configurations") from error
     if "structure" in config:
         structure = structure_from_spec(config["structure"], base_dir)
     electronic_type = config.get("electronic_type", "metal").upper()
@@ -47,8 +57,8 @@ def builder_from_config(config: dict, base_dir: Path):
             overrides=overrides,
             electronic_type=ElectronicType[electronic_type],
         )
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
+    except Exception as error:  # noqa: BLE001 (a wrong type deep in the overrides: refused, never a traceback)
+        raise click.BadParameter(f"{type(error).__name__}: {error}"[:500]) from error
 
 
 @click.group()

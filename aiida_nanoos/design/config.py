@@ -30,6 +30,9 @@ DFT_TRIGGERS = ("uncertainty", "fraction")
 #: Acquisition strategies of the active-learning proposer (:mod:`.active_learning`).
 PROPERTY_MODEL_STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
 
+#: Mutations of the structure GA (the proposer's ``genetic.MUTATION_TYPES``; here so the config imports no proposer).
+GA_MUTATION_TYPES = ("swap_element", "shift_atom", "change_lattice")
+
 _GENETIC_KEYS = {
     "representation",
     "population_size",
@@ -107,8 +110,6 @@ def _number(value: Any, where: str, low: float | None = None, high: float | None
 
 def _check_genetic(genetic: Mapping[str, Any]) -> None:
     """The values of ``config.genetic``, with the bounds the genetic algorithm enforces when it is built."""
-    from aiida_nanoos.design.proposers.genetic import MUTATION_TYPES
-
     if "population_size" in genetic:
         _positive_int(genetic["population_size"], "config.genetic.population_size", low=2)
     for key in ("elite_fraction", "crossover_probability", "mutation_probability"):
@@ -123,9 +124,9 @@ def _check_genetic(genetic: Mapping[str, Any]) -> None:
         types = genetic["mutation_types"]
         if isinstance(types, str) or not isinstance(types, list | tuple) or not types:
             raise ValueError(f"config.genetic.mutation_types: must be a non-empty list, got {types!r}")
-        unknown = [t for t in types if not isinstance(t, str) or t not in MUTATION_TYPES]
+        unknown = [t for t in types if not isinstance(t, str) or t not in GA_MUTATION_TYPES]
         if unknown:
-            raise ValueError(f"config.genetic.mutation_types: unknown {unknown} (allowed {list(MUTATION_TYPES)})")
+            raise ValueError(f"config.genetic.mutation_types: unknown {unknown} (allowed {list(GA_MUTATION_TYPES)})")
 
 
 # ---------------------------------------------------------------------------------------------- property model
