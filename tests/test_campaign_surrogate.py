@@ -22,7 +22,8 @@ TINY_TRAINING = {"epochs": 3, "n_models": 2, "batch_size": 16, "architecture": T
 
 
 def calls(node, label):
-    return sorted((n for n in node.called if n.process_label == label), key=lambda n: n.ctime)
+    """Processes named ``label`` anywhere below the campaign (training runs inside its restart work chain)."""
+    return sorted((n for n in node.called_descendants if n.process_label == label), key=lambda n: n.ctime)
 
 
 def test_active_learning_ml_then_dft_campaign_retrains_and_reports_statistics(nanoos_resources):
@@ -45,7 +46,7 @@ def test_active_learning_ml_then_dft_campaign_retrains_and_reports_statistics(na
         },
     }
     builder = campaign_builder(config)
-    builder.surrogate_code = orm.load_code("nanoos-train-model@localhost")
+    builder.model_training_code = orm.load_code("nanoos-train-model@localhost")
     results, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
 
@@ -54,7 +55,7 @@ def test_active_learning_ml_then_dft_campaign_retrains_and_reports_statistics(na
     assert len(trainings) == 2 and all(t.is_finished_ok for t in trainings)
     versions = [t.outputs.model.version for t in trainings]
     assert versions[1] == versions[0] + 1
-    assert results["surrogate_model"].uuid == trainings[1].outputs.model.uuid
+    assert results["property_model"].uuid == trainings[1].outputs.model.uuid
     assert len(trainings[0].inputs.structures) == 4 and len(trainings[1].inputs.structures) == 6
 
     summaries = [outputs["summary"].get_dict() for _, outputs in sorted(iteration_results(node).items())]
@@ -161,7 +162,7 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
         assert s["candidates_simulated"] == 0 and s["candidates_ml_predicted"] == 3 and s["budget_used"] == 0
         assert s["model"] == sige_model.full_name and math.isfinite(s["mean_uncertainty"])
     assert results["statistics"]["budget_used"] == 0
-    assert results["surrogate_model"].uuid == sige_model.uuid
+    assert results["property_model"].uuid == sige_model.uuid
     assert calls(node, "ModelTrainingCalculation") == []
     from click.testing import CliRunner
 
@@ -195,7 +196,7 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
         (
             {"evaluation_method": "ml_only", "property_model": {"training": {"epochs": 2}}},
             False,
-            r"surrogate_code: required by config.property_model.training",
+            r"model_training_code: required by config.property_model.training",
         ),
         (
             {"evaluation_method": "ml_only", "property_model": {"model": "no_such_model"}},
@@ -221,7 +222,7 @@ def test_bad_property_model_settings_are_refused_before_anything_runs(
     with pytest.raises(ValueError, match=message):  # refused by the config port or by the whole-input validator
         builder = campaign_builder({"batch_size": 2, **config})
         if code:
-            builder.surrogate_code = orm.load_code("nanoos-train-model@localhost")
+            builder.model_training_code = orm.load_code("nanoos-train-model@localhost")
         run_get_node(builder)
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
 
@@ -270,7 +271,7 @@ def test_example_config_builds_a_valid_campaign(nanoos_resources):
 
     path = Path(__file__).resolve().parent.parent / "examples" / "campaign_active_learning.yaml"
     builder = builder_from_config(read_config(path), path.parent)
-    assert builder.surrogate_code.full_label == "nanoos-train-model@localhost"
+    assert builder.model_training_code.full_label == "nanoos-train-model@localhost"
     assert builder.config["property_model"]["training"]["n_models"] == 3
     from aiida_nanoos.workflows.campaign import CampaignWorkChain, merge_inputs
 
@@ -300,7 +301,7 @@ def test_a_continued_property_model_campaign_keeps_the_model_it_had(aiida_profil
         assert node.is_finished_ok, node.exit_message
         assert list(iteration_results(node)) == ["iteration_002"]
         assert iteration_results(node)["iteration_002"]["summary"]["model"] == sige_model.full_name
-        assert results["surrogate_model"].uuid == sige_model.uuid
+        assert results["property_model"].uuid == sige_model.uuid
         records = results["state"]["candidates"]
         assert [r["id"] for r in records] == ["i001c00", "i001c01", "i002c00", "i002c01"]
     finally:

@@ -18,10 +18,10 @@ CONFIG_KEYS = {
     "constraints",
     "config",
     "evaluator",
-    "surrogate_code",
+    "model_training_code",
 }
 #: Code of the property model's training CalcJob when ``config.property_model.training`` is set and none is named.
-DEFAULT_SURROGATE_CODE = "nanoos-train-model@localhost"
+DEFAULT_MODEL_TRAINING_CODE = "nanoos-train-model@localhost"
 EVALUATOR_KEYS = {"name", "code", "protocol", "overrides", "electronic_type", "options"}
 
 
@@ -47,6 +47,8 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
 
     from aiida_nanoos.workflows.campaign import CampaignWorkChain, evaluator_builder
 
+    if "surrogate_code" in config:
+        raise click.BadParameter("surrogate_code: renamed; use model_training_code (the same code label)")
     unknown = sorted(set(config) - CONFIG_KEYS)
     if unknown:
         raise click.BadParameter(f"unknown key(s) {unknown}; allowed: {sorted(CONFIG_KEYS)}")
@@ -101,15 +103,16 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     property_model = (config.get("config") or {}).get("property_model") or {}
-    if config.get("surrogate_code") or (
+    if config.get("model_training_code") or (
         isinstance(property_model, dict) and property_model.get("training") is not None
     ):
-        label = config.get("surrogate_code") or DEFAULT_SURROGATE_CODE
+        label = config.get("model_training_code") or DEFAULT_MODEL_TRAINING_CODE
         try:
-            builder.surrogate_code = orm.load_code(label)
+            builder.model_training_code = orm.load_code(label)
         except Exception as error:  # noqa: BLE001 (NotExistent, MultipleObjectsError)
             raise click.BadParameter(
-                f"surrogate_code: no code {label!r} (run `aiida-nanoos setup`): {error}", param_hint="surrogate_code"
+                f"model_training_code: no code {label!r} (run `aiida-nanoos setup`): {error}",
+                param_hint="model_training_code",
             ) from error
     metadata = {}
     if config.get("name"):
@@ -144,7 +147,7 @@ def iteration_outputs(node, label: str) -> list:
         filters={"attributes.process_label": "record_iteration", "attributes.exit_status": 0},
         tag="record",
     )
-    query.append(orm.Dict, with_incoming="record", edge_filters={"label": label}, project=["*"])
+    query.append(orm.Data, with_incoming="record", edge_filters={"label": label}, project=["*"])
     query.order_by({"record": {"ctime": "asc"}})
     return [row[0] for row in query.all()]
 

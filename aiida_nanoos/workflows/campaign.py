@@ -32,7 +32,8 @@ With a property model (``config.property_model``: algorithm ``active_learning`` 
     predict_with_uncertainty (batch) ─► property_model_properties ─► [select_for_dft ─► evaluator × the chosen]
     ─► record_iteration (with where each value came from: per-iteration simulated / ML-only, budget, sigma)
 
-The model in use is recorded in the state, so ``restart_from`` continues with it; training needs ``surrogate_code``.
+The model in use is recorded in the state, so ``restart_from`` continues with it; training needs
+``model_training_code``.
 """
 
 from __future__ import annotations
@@ -137,14 +138,14 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             help="The evaluator's non-stored inputs (e.g. {scf: {pw: {metadata: {options: {...}}}}}).",
         )
         spec.input(
-            "surrogate_code",
+            "model_training_code",
             valid_type=orm.AbstractCode,
             required=False,
             help="Code of the `nanoos.model.train` CalcJob (nanoos-train-model@localhost); required when "
             "config.property_model.training is set.",
         )
         spec.input(
-            "surrogate_options",
+            "model_training_options",
             valid_type=orm.Dict,
             required=False,
             help="metadata.options of the property model's training CalcJobs (e.g. max_wallclock_seconds).",
@@ -176,7 +177,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         spec.output("statistics", valid_type=orm.Dict, help="Budget, failures, convergence trend and reason.")
         spec.output("pareto_front", valid_type=orm.Dict, required=False, help="Non-dominated candidates (several)")
         spec.output("reference_energies", valid_type=orm.Dict, required=False, help="Elemental references used.")
-        spec.output("surrogate_model", valid_type=orm.Data, required=False, help="The final property model")
+        spec.output("property_model", valid_type=orm.Data, required=False, help="The final property model")
         spec.exit_code(401, "ERROR_REFERENCES_FAILED", message="The elemental reference calculations failed.")
         spec.exit_code(402, "ERROR_PROPOSER_FAILED", message="The external proposer failed: {message}")
         spec.exit_code(
@@ -495,7 +496,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         if objective.multi:
             self.out("pareto_front", self._decide(pareto_front, "pareto_front", **self._definition(), state=state))
         if self.ctx.get("model"):
-            self.out("surrogate_model", self._model())
+            self.out("property_model", self._model())
         statistics = results["statistics"]
         if self.ctx.failure is not None:
             return self.exit_codes.ERROR_PROPOSER_FAILED.format(message=self.ctx.failure)

@@ -183,8 +183,8 @@ def validate_property_model_inputs(
     """The property model exists and predicts the objective's property; training has a code."""
     settings = config.property_model_settings()
     if settings is None:
-        if "surrogate_code" in inputs:
-            return "surrogate_code: only used by campaigns with a property model (config.property_model.training)"
+        if "model_training_code" in inputs:
+            return "model_training_code: only used by campaigns with a property model (config.property_model.training)"
         return None
     target = cp.property_model_target(objective, settings)
     if settings.model is not None:
@@ -197,9 +197,9 @@ def validate_property_model_inputs(
                 model.check_method(settings.uncertainty_method)
         except ValueError as error:
             return f"config.property_model.model: {error}"
-    if settings.trains and "surrogate_code" not in inputs:
+    if settings.trains and "model_training_code" not in inputs:
         return (
-            "surrogate_code: required by config.property_model.training (the code of the nanoos.model.train CalcJob, "
-            "e.g. nanoos-train-model@localhost)"
+            "model_training_code: required by config.property_model.training (the code of the nanoos.model.train "
+            "CalcJob, e.g. nanoos-train-model@localhost)"
         )
     return None

@@ -42,12 +42,12 @@ class PropertyModelSteps:
         nodes = {key: orm.load_node(uuid) for key, uuid in self.ctx.training.items()}
         plan = nodes["training_plan"]
         builder = ModelTrainingBaseWorkChain.get_builder()
-        builder.train.code = self.inputs.surrogate_code
+        builder.train.code = self.inputs.model_training_code
         builder.train.structures = {cid: orm.load_node(uuid) for cid, uuid in plan["structures"].items()}
         builder.train.targets = nodes["training_targets"]
         builder.train.config = nodes["training_config"]
         builder.train.metadata.options = (
-            self.inputs.surrogate_options.get_dict() if "surrogate_options" in self.inputs else {}
+            self.inputs.model_training_options.get_dict() if "model_training_options" in self.inputs else {}
         )
         builder.metadata.call_link_label = f"train_property_model_{plan['index']:02d}"
         self.ctx.training_labels = len(plan["structures"])
