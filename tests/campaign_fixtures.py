@@ -42,7 +42,7 @@ def campaign_builder(config: dict, objective="maximize_bandgap", space=None, eva
 def iteration_results(node) -> dict[str, dict]:
     """``iteration_<k>`` -> {summary, state}: the outputs of each finished ``record_iteration`` of a campaign, found
     through its links (the campaign itself exposes only the final state)."""
-    from aiida_nanoos.cli.campaign import iteration_outputs
+    from aiida_nanoos.query import iteration_outputs
 
     summaries, states = iteration_outputs(node, "summary"), iteration_outputs(node, "state")
     return {

@@ -334,7 +334,7 @@ evaluator: {name: analytic}
     best = node.outputs.best_candidates["candidates"][0]
     assert best["id"] in show.output and best["formula"] in show.output
     # the per-iteration summaries are found through the record_iteration links (not outputs of the campaign)
-    from aiida_nanoos.cli.campaign import iteration_outputs
+    from aiida_nanoos.query import iteration_outputs
 
     summaries = iteration_outputs(node, "summary")
     assert [s["iteration"] for s in summaries] == [1, 2] and "iterations" not in node.outputs

@@ -132,31 +132,12 @@ def load_campaign_node(pk: int):
     return node
 
 
-def iteration_outputs(node, label: str) -> list:
-    """The ``label`` output (``summary`` or ``state``) of every finished ``record_iteration`` the campaign called,
-    oldest first: the per-iteration results, found through the provenance links."""
-    from aiida import orm
-    from aiida.common.links import LinkType
-
-    query = orm.QueryBuilder()
-    query.append(orm.WorkChainNode, filters={"id": node.pk}, tag="campaign")
-    query.append(
-        orm.CalcFunctionNode,
-        with_incoming="campaign",
-        edge_filters={"type": LinkType.CALL_CALC.value},
-        filters={"attributes.process_label": "record_iteration", "attributes.exit_status": 0},
-        tag="record",
-    )
-    query.append(orm.Data, with_incoming="record", edge_filters={"label": label}, project=["*"])
-    query.order_by({"record": {"ctime": "asc"}})
-    return [row[0] for row in query.all()]
-
-
 def campaign_snapshot(node) -> dict[str, Any]:
     """What a campaign knows now (running or finished): definition, latest state, summaries, statistics."""
     from aiida import orm
 
     from aiida_nanoos.design import campaign as cp
+    from aiida_nanoos.query import iteration_outputs
 
     calls = sorted(node.called, key=lambda n: n.ctime)
     init = next((c for c in calls if c.process_label == "initialize_campaign" and c.is_finished_ok), None)
