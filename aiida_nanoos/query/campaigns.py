@@ -19,6 +19,7 @@ from aiida_nanoos.design import campaign as cp
 from aiida_nanoos.design.pareto import pareto_mask
 from aiida_nanoos.design.state import CampaignState
 from aiida_nanoos.functions.campaign import load_campaign
+from aiida_nanoos.query.identifiers import load_identified, single_with_label
 
 #: ``process_label`` of the campaign work chain.
 CAMPAIGN_LABEL = "CampaignWorkChain"
@@ -26,20 +27,8 @@ CAMPAIGN_LABEL = "CampaignWorkChain"
 
 def load_campaign_node(identifier: int | str | orm.Node) -> orm.WorkChainNode:
     """The campaign with this PK, UUID or label (``ValueError`` when it is another kind of node or unknown)."""
-    if isinstance(identifier, orm.Node):
-        node = identifier
-    else:
-        text = str(identifier)
-        try:
-            node = orm.load_node(int(text) if text.isdigit() else text)
-        except Exception:  # noqa: BLE001 (NotExistent, MultipleObjectsError): a label then
-            query = orm.QueryBuilder().append(
-                orm.WorkChainNode, filters={"label": text, "attributes.process_label": CAMPAIGN_LABEL}, project="*"
-            )
-            found = query.all(flat=True)
-            if len(found) != 1:
-                raise ValueError(f"no single campaign with PK, UUID or label {text!r} ({len(found)} found)") from None
-            node = found[0]
+    by_label = single_with_label(orm.WorkChainNode, "campaign", **{"attributes.process_label": CAMPAIGN_LABEL})
+    node = load_identified(identifier, by_label)
     if getattr(node, "process_label", None) != CAMPAIGN_LABEL:
         raise ValueError(
             f"node {node.pk} is a {getattr(node, 'process_label', None) or type(node).__name__}, not a campaign"

@@ -8,23 +8,15 @@ from typing import Any
 import numpy as np
 from aiida import orm
 
+from aiida_nanoos.query.identifiers import load_identified, single_with_label
+
 #: aiida-lammps' thermo columns (``time_dependent_computes``) for each quantity of the plot (metal units).
 LAMMPS_COLUMNS = {"temperature": "Temp", "total_energy": "TotEng", "potential_energy": "PotEng", "pressure": "Press"}
 
 
 def load_md(identifier: int | str | orm.Node) -> orm.ProcessNode:
     """The MD run with this PK, UUID or label: a CalcJob with thermo output, or a ``run_ase_md`` calcfunction."""
-    if isinstance(identifier, orm.Node):
-        node = identifier
-    else:
-        text = str(identifier)
-        try:
-            node = orm.load_node(int(text) if text.isdigit() else text)
-        except Exception:  # noqa: BLE001 (NotExistent, MultipleObjectsError): a label then
-            found = orm.QueryBuilder().append(orm.ProcessNode, filters={"label": text}, project="*").all(flat=True)
-            if len(found) != 1:
-                raise ValueError(f"no single MD run with PK, UUID or label {text!r} ({len(found)} found)") from None
-            node = found[0]
+    node = load_identified(identifier, single_with_label(orm.ProcessNode, "MD run"))
     if not isinstance(node, orm.ProcessNode) or not (
         "time_dependent_computes" in node.outputs or "thermo" in node.outputs
     ):

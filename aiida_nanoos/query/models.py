@@ -12,18 +12,12 @@ from aiida import orm
 
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.design.objectives import KNOWN_PROPERTIES
+from aiida_nanoos.query.identifiers import load_identified
 
 
 def load_model(identifier: int | str | orm.Node) -> ModelData:
     """The model with this PK, UUID, name (latest version) or ``name_vN``."""
-    if isinstance(identifier, orm.Node):
-        node = identifier
-    else:
-        text = str(identifier)
-        try:
-            node = orm.load_node(int(text) if text.isdigit() else text)
-        except Exception:  # noqa: BLE001 (NotExistent, MultipleObjectsError): a model name then
-            node = ModelData.find(text)
+    node = load_identified(identifier, ModelData.find)
     if not isinstance(node, ModelData):
         raise ValueError(f"node {node.pk} is a {type(node).__name__}, not a property model (nanoos.model)")
     return node
