@@ -66,10 +66,15 @@ class TrainingBaseWorkChain(JobRestartWorkChain):
         )
 
     def setup(self) -> None:
-        """The inputs of the first run, ``config`` as a plain dict as the handlers edit it."""
+        """The inputs of the first run as given: the first run's ``config`` is the very node the caller passed (in a
+        campaign, the ``record_iteration`` decision); a handler replaces it by an edited plain dict."""
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(self._process_class, namespace="train"))
-        self.ctx.inputs.config = self.ctx.inputs.config.get_dict()
+
+    def _config(self) -> dict:
+        """The config of the next run as a plain dict for a handler to edit."""
+        config = self.ctx.inputs.config
+        return config.get_dict() if isinstance(config, orm.Dict) else dict(config)
 
     def smaller_batch(self, config: dict) -> tuple[dict | None, str]:
         """The config with a smaller batch and what changed, or ``(None, why not)``."""
@@ -82,7 +87,7 @@ class TrainingBaseWorkChain(JobRestartWorkChain):
     @process_handler(priority=500, exit_codes=[CalcJob.exit_codes.ERROR_SCHEDULER_OUT_OF_WALLTIME])
     def handle_out_of_walltime(self, node: orm.CalcJobNode) -> ProcessHandlerReport:
         """Ask for less work if the config allows it, else for more walltime."""
-        config, change = self.shorter_work(self.ctx.inputs.config)
+        config, change = self.shorter_work(self._config())
         if config is not None:
             self.ctx.inputs.config = config
             self.report_handled(node, change)
@@ -100,7 +105,7 @@ class TrainingBaseWorkChain(JobRestartWorkChain):
     )
     def handle_out_of_memory(self, node: orm.CalcJobNode) -> ProcessHandlerReport:
         """Halve the batch; where there is none (or it is 1 already), say so and stop."""
-        config, change = self.smaller_batch(self.ctx.inputs.config)
+        config, change = self.smaller_batch(self._config())
         if config is None:
             self.report_handled(node, f"cannot use less memory: {change}; stopping")
             return ProcessHandlerReport(
