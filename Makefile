@@ -8,11 +8,12 @@ AIIDA_PATH ?= $(CURDIR)/.aiida
 export AIIDA_PATH
 # The daemon and the tests call `verdi` and the venv's tools by name.
 export PATH := $(BIN):$(PATH)
-# Debian packages the project needs: pw.x/ld1.x (+ pseudopotentials), and the services of a daemon profile.
-DEBIAN_PACKAGES := quantum-espresso quantum-espresso-data postgresql rabbitmq-server
+# Debian packages the project needs: pw.x/ld1.x (+ pseudopotentials), the services of a daemon profile, and Graphviz's
+# `dot` for `verdi node graph generate`.
+DEBIAN_PACKAGES := quantum-espresso quantum-espresso-data postgresql rabbitmq-server graphviz
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system venv cluster doctor lint clean-profile
+.PHONY: demo test setup system venv cluster doctor lint docs clean-profile
 
 demo: system venv setup
 	$(BIN)/aiida-nanoos pipeline run examples/pipeline_si.yaml
@@ -46,6 +47,7 @@ system:
 	[ -d /usr/share/espresso/pseudo ] || missing="$$missing quantum-espresso-data"; \
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v rabbitmq-server >/dev/null || missing="$$missing rabbitmq-server"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Debian packages: $(DEBIAN_PACKAGES)"; \
@@ -56,15 +58,22 @@ system:
 	  fi; \
 	fi
 
-# The venv: torch first from its pinned CPU wheel, so nothing later can pull a CUDA build.
+# The venv: torch FIRST, from the CPU wheel pinned in constraints.txt (pyproject.toml only asks for a range, which
+# resolved on its own would pull a multi-GB CUDA build); every later install passes the same constraints, so nothing
+# can replace it. Extras: dev (tests, lint), mace, notebooks (executed by the tests), docs (built by the tests).
+# The `bench` extra (BayBE baseline) is not installed here: `$(BIN)/pip install -c constraints.txt -e '.[bench]'`.
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mace]'
+	$(BIN)/pip install -q -c constraints.txt torch
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mace,notebooks,docs]'
 	@touch $@
+
+# The HTML documentation (warnings are errors, as in tests/test_docs.py); open docs/_build/html/index.html.
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean-profile:
 	rm -rf $(AIIDA_PATH)
