@@ -1,5 +1,6 @@
 """Batches of candidates: fantasised observations for a GP (kriging believer, constant liar), the greedy top of a
-score, and a diverse batch (farthest points in an embedding space among the best-scored candidates).
+score, a diverse batch (farthest points in an embedding space among the best-scored candidates), and a batch of
+maximal expected hypervolume improvement (several objectives, one GP each).
 
 The greedy and diverse batches work on any scores and any :class:`~aiida_nanoos.models.posterior.Posterior` with
 embeddings; active learning on the crystal-graph network (:mod:`aiida_nanoos.acquisition.selection`) uses them.
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from aiida_nanoos.acquisition.analytic import acquisition_scores
+from aiida_nanoos.acquisition.hypervolume import Directions, expected_hypervolume_improvement
 from aiida_nanoos.models.gp import GaussianProcess
 
 
@@ -50,6 +52,57 @@ def select_batch(
         if len(chosen) < q:
             current = fantasise(current, X_candidates[pick], strategy, maximize=maximize)
     return chosen
+
+
+def select_hypervolume_batch(
+    models: Sequence[GaussianProcess],
+    X_candidates: np.ndarray,
+    q: int,
+    observed: np.ndarray,
+    reference: Sequence[float],
+    directions: Directions = None,
+    *,
+    strategy: str = "kriging_believer",
+    exclude: Sequence[int] = (),
+    weights: np.ndarray | None = None,
+) -> tuple[list[int], list[float]]:
+    """Indices of ``q`` pool candidates of maximal exact EHVI, chosen one at a time with fantasised outcomes.
+
+    ``models`` predict one objective each (columns of ``observed``, the values measured so far, in the same units and
+    ``directions``). After each pick every model is conditioned on a fantasy (:func:`fantasise`): with
+    ``kriging_believer`` the front also gains the predicted means, so the next pick goes where the batch does not
+    already promise improvement; with ``constant_liar`` it gains the worst value seen (no improvement) and only the
+    shrunken uncertainty steers the next pick. ``weights`` (e.g. probabilities of meeting constraints) multiply the
+    EHVI. Returns the picks and their (weighted) EHVI when picked.
+    """
+    _check_strategy(strategy)
+    X_candidates = np.atleast_2d(np.asarray(X_candidates, dtype=float))
+    front = np.atleast_2d(np.asarray(observed, dtype=float)).reshape(-1, len(models))
+    maximize = [d == "max" for d in directions] if directions is not None else [False] * len(models)
+    available = np.ones(len(X_candidates), dtype=bool)
+    available[list(exclude)] = False
+    chosen: list[int] = []
+    values: list[float] = []
+    current = list(models)
+    n_picks = min(int(q), int(available.sum()))
+    for _ in range(n_picks):
+        means, stds = zip(*(m.predict(X_candidates) for m in current), strict=True)
+        M, S = np.column_stack(means), np.column_stack(stds)
+        ehvi = expected_hypervolume_improvement(M, S, front, reference, directions)
+        if weights is not None:
+            ehvi = ehvi * weights
+        ehvi = np.where(available, ehvi, -np.inf)
+        pick = int(np.argmax(ehvi))
+        chosen.append(pick)
+        values.append(float(ehvi[pick]))
+        available[pick] = False
+        if len(chosen) == n_picks:
+            break
+        x = X_candidates[pick]
+        current = [fantasise(m, x, strategy, maximize=up) for m, up in zip(current, maximize, strict=True)]
+        if strategy == "kriging_believer":
+            front = np.vstack([front, M[pick]])
+    return chosen, values
 
 
 def _check_strategy(strategy: str) -> None:
