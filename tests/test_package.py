@@ -6,9 +6,10 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import entry_points, packages_distributions
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
