@@ -20,6 +20,7 @@ BENCHMARKS = {
     "nve-drift": "nve_drift",
     "pipeline-cost": "pipeline_cost",
     "campaign-overhead": "campaign_overhead",
+    "reliability": "reliability",
 }
 
 
