@@ -1,4 +1,6 @@
-"""The ``aiida-nanoos`` command line."""
+"""The ``aiida-nanoos`` command line, on ``verdi``'s conventions (:mod:`.params`): ``-p/--profile`` and
+``-v/--verbosity`` on every command, identifiers that take a PK, UUID or label, tables as verdi prints them and
+``--json`` for scripts."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from .benchmark import benchmark
 from .campaign import campaign
 from .label import label
 from .model import model
-from .pipeline import pipeline
+from .params import PROFILE, VERBOSITY, NanoosGroup
+from .pipeline import hybrid, pipeline
 from .plots import campaign_plot, md, model_plot, potential_plot
 from .potential import potential
 from .query import query
@@ -16,16 +19,14 @@ from .setup import doctor, setup
 from .training_set import trainingset
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-p", "--profile", "profile_name", default=None, help="AiiDA profile to use (default: the default one).")
-@click.pass_context
-def cli(ctx: click.Context, profile_name: str | None) -> None:
+@click.group(cls=NanoosGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@PROFILE(help="AiiDA profile to use (default: the default profile); also accepted after any sub-command.")
+@VERBOSITY()
+def cli() -> None:
     """aiida-nanoos: autonomous materials design on AiiDA (DFT -> ML potential -> MD, design campaigns)."""
-    ctx.ensure_object(dict)
-    ctx.obj["profile"] = profile_name
 
 
-for command in (setup, doctor, label, trainingset, benchmark, pipeline, potential, campaign, model, md, query):
+for command in (setup, doctor, label, trainingset, benchmark, pipeline, hybrid, potential, campaign, model, md, query):
     cli.add_command(command)
 
 # plots live in cli/plots.py, registered on the groups of their subjects

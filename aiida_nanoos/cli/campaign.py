@@ -1,14 +1,20 @@
-"""``aiida-nanoos campaign run|show|stats|list``: design campaigns from a YAML config, and what they found."""
+"""``aiida-nanoos campaign run|show|stats|list|watch|pause|play|kill``: design campaigns from a YAML config, what they
+found, and their control (campaigns are given by PK, UUID or label)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import launch, load_profile, read_config, structure_from_spec
+from .examples import example_option
+from .params import CAMPAIGN, JSON, echo_json, echo_table, group, process_state
+from .progress import CampaignProgress, messages_of, watch
+from .utils import launch, read_config, structure_from_spec
 
 CONFIG_KEYS = {
     "name",
@@ -123,15 +129,6 @@ def builder_from_config(config: dict[str, Any], base_dir: Path):
     return builder
 
 
-def load_campaign_node(pk: int):
-    from aiida import orm
-
-    node = orm.load_node(pk)
-    if node.process_label != "CampaignWorkChain":
-        raise click.BadParameter(f"node {pk} is a {node.process_label or type(node).__name__}, not a campaign")
-    return node
-
-
 def campaign_snapshot(node) -> dict[str, Any]:
     """What a campaign knows now (running or finished): definition, latest state, summaries, statistics."""
     from aiida import orm
@@ -204,7 +201,7 @@ def _transform_text(model: dict) -> str:
     return f"{transform} (lambda {lam:.2f})" if lam is not None else transform
 
 
-@click.group()
+@group()
 def campaign() -> None:
     """Design campaigns: search a space of candidates with BO, a GA, random search or an external proposer."""
 
@@ -212,14 +209,17 @@ def campaign() -> None:
 @campaign.command("run")
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+@example_option("campaign")
+@with_dbenv()
 def campaign_run(config_file: Path, submit: bool) -> None:
-    """Run the campaign described by CONFIG_FILE (YAML)."""
-    load_profile()
+    """Run the campaign described by CONFIG_FILE (YAML); here, it shows its progress (iteration i/N, best so far,
+    budget used, elapsed and estimated time left; `-v info` for the processes' reports)."""
     builder = builder_from_config(read_config(config_file), config_file.parent)
-    node = launch(builder, submit)
+    node = launch(builder, submit, progress=CampaignProgress)
     if submit:
         click.echo(
-            f"Follow it with `aiida-nanoos campaign show {node.pk}` and `aiida-nanoos campaign stats {node.pk}`."
+            f"Follow it with `aiida-nanoos campaign watch {node.pk}` (or `campaign show` / `campaign stats`); "
+            f"control it with `aiida-nanoos campaign pause|play|kill {node.pk}`."
         )
         return
     click.echo(f"{node.process_label}<{node.pk}> finished with exit status {node.exit_status}")
@@ -228,44 +228,71 @@ def campaign_run(config_file: Path, submit: bool) -> None:
         raise SystemExit(node.exit_status)
 
 
+def show_data(snap: dict[str, Any]) -> dict[str, Any]:
+    """``campaign show --json``: what the report shows, as plain JSON."""
+    node, config, state = snap["node"], snap["config"], snap["state"]
+    return {
+        "pk": node.pk,
+        "uuid": node.uuid,
+        "label": node.label,
+        "state": node.process_state.value if node.process_state else None,
+        "exit_status": node.exit_status,
+        "algorithm": config.algorithm,
+        "batch_size": config.batch_size,
+        "objectives": [o.name for o in snap["objective"].objectives],
+        "evaluator": node.inputs.evaluator.value,
+        "iterations": state.iteration,
+        "max_iterations": config.max_iterations,
+        "summaries": [{k: v for k, v in s.items() if k != "candidates"} for s in snap["summaries"]],
+        "best_candidates": snap["best"],
+        "state_node": snap["state_node"].pk,
+        "convergence": state.converged,
+    }
+
+
 def echo_show(node) -> None:
     snap = campaign_snapshot(node)
     objective, config, state = snap["objective"], snap["config"], snap["state"]
     names = ", ".join(o.name for o in objective.objectives)
-    click.echo(f"Campaign {node.pk} [{node.process_state.value if node.process_state else '?'}]  {node.label or ''}")
+    click.echo(f"Campaign {node.pk} [{process_state(node)}]  {node.label or ''}")
     click.echo(
         f"  algorithm {config.algorithm}, batch {config.batch_size}, objective {names}, "
         f"evaluator {node.inputs.evaluator.value}, iterations {state.iteration}/{config.max_iterations}"
     )
     click.echo("\nIterations")
-    click.echo(f"  {'it':>3} {'evaluated':>9} {'failed':>6} {'best':>12} {'best so far':>12}")
-    for s in snap["summaries"]:
-        click.echo(
-            f"  {s['iteration']:>3} {s['candidates_evaluated']:>9} {s['failed']:>6} "
-            f"{_fmt(s['best_objective_value']):>12} {_fmt(s['best_so_far']):>12}"
-        )
+    rows = [
+        [
+            s["iteration"],
+            s["candidates_evaluated"],
+            s["failed"],
+            _fmt(s["best_objective_value"]),
+            _fmt(s["best_so_far"]),
+        ]
+        for s in snap["summaries"]
+    ]
+    echo_table(rows, ["it", "evaluated", "failed", "best", "best so far"], plain=True, indent="  ")
     click.echo("\nBest candidates")
     props = sorted(objective.properties) or []
     # with a property model some values are predictions: say which, with their sigma
     with_source = any(c["properties"].get("source") for c in snap["best"])
-    header = "  " + f"{'rank':>4} {'id':8} {'formula':12} {'objective':>18} " + " ".join(f"{p:>16}" for p in props)
-    click.echo(header + ("  source        " if with_source else "") + "  structure")
     from aiida import orm
 
+    rows = []
     for c in snap["best"]:
-        pk = orm.load_node(c["uuid"]).pk if c.get("uuid") else "-"
-        values = " ".join(f"{_fmt(c['properties'].get(p)):>16}" for p in props)
-        source = ""
+        row = [c["rank"], c["id"], c["formula"], _fmt(c["objectives"]), *(_fmt(c["properties"].get(p)) for p in props)]
         if with_source:
             sigma = c["properties"].get("uncertainty")
-            source = c["properties"].get("source", "dft") + (f" ±{sigma:.3g}" if sigma is not None else "")
-            source = f"  {source:14}"
-        flag = "" if c.get("feasible", True) else " (infeasible)"
-        click.echo(
-            f"  {c['rank']:>4} {c['id']:8} {c['formula']:12} {_fmt(c['objectives']):>18} {values}{source}  {pk}{flag}"
-        )
+            row.append(c["properties"].get("source", "dft") + (f" ±{sigma:.3g}" if sigma is not None else ""))
+        pk = orm.load_node(c["uuid"]).pk if c.get("uuid") else "-"
+        row.append(f"{pk}" + ("" if c.get("feasible", True) else " (infeasible)"))
+        rows.append(row)
+    headers = ["rank", "id", "formula", "objective", *props, *(["source"] if with_source else []), "structure"]
+    echo_table(rows, headers, plain=True, indent="  ")
     click.echo("\nState")
-    click.echo(f"  Dict<{snap['state_node'].pk}>: {len(state.values)} evaluations, random stream at {state.counter}")
+    click.echo(
+        f"  {type(snap['state_node']).__name__}<{snap['state_node'].pk}>: {len(state.values)} evaluations, "
+        f"random stream at {state.counter}"
+    )
     if snap["gp_fits"]:
         fit = snap["gp_fits"][-1].outputs.result.get_dict()["models"]
         for m in fit:
@@ -280,20 +307,24 @@ def echo_show(node) -> None:
 
 
 @campaign.command("show")
-@click.argument("pk", type=int)
-def campaign_show(pk: int) -> None:
-    """Iterations, best candidates and algorithm state of campaign PK (running or finished)."""
-    load_profile()
-    echo_show(load_campaign_node(pk))
+@click.argument("campaign", type=CAMPAIGN)
+@JSON
+@with_dbenv()
+def campaign_show(campaign, as_json: bool) -> None:
+    """Iterations, best candidates and algorithm state of CAMPAIGN (PK, UUID or label; running or finished)."""
+    if as_json:
+        echo_json(show_data(campaign_snapshot(campaign)))
+        return
+    echo_show(campaign)
 
 
 @campaign.command("stats")
-@click.argument("pk", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-def campaign_stats(pk: int, as_json: bool) -> None:
-    """Budget used, evaluations, failures, best per iteration and convergence of campaign PK."""
-    load_profile()
-    node = load_campaign_node(pk)
+@click.argument("campaign", type=CAMPAIGN)
+@JSON
+@with_dbenv()
+def campaign_stats(campaign, as_json: bool) -> None:
+    """Budget used, evaluations, failures, best per iteration and convergence of CAMPAIGN (PK, UUID or label)."""
+    node = campaign
     snap = campaign_snapshot(node)
     stats = dict(snap["statistics"])
     durations = [(e.mtime - e.ctime).total_seconds() for e in snap["evaluations"] if e.is_terminated]
@@ -304,7 +335,7 @@ def campaign_stats(pk: int, as_json: bool) -> None:
         return
     budget = stats["budget"]
     click.echo(
-        f"Campaign {pk}: {stats['iterations']} iterations, convergence: {stats['convergence_reason'] or 'running'}"
+        f"Campaign {node.pk}: {stats['iterations']} iterations, convergence: {stats['convergence_reason'] or 'running'}"
     )
     click.echo(f"  budget used       {stats['budget_used']}" + (f" of {budget}" if budget else " (no budget)"))
     click.echo(
@@ -323,15 +354,122 @@ def campaign_stats(pk: int, as_json: bool) -> None:
 
 
 @campaign.command("list")
-def campaign_list() -> None:
-    """Campaigns in the profile, newest last."""
-    load_profile()
-    from aiida import orm
+@click.option("--past-days", "-d", type=int, default=None, help="Only campaigns created in the past N days.")
+@JSON
+@with_dbenv()
+def campaign_list(past_days: int | None, as_json: bool) -> None:
+    """Campaigns in the profile, newest last (as `verdi process list` shows processes)."""
+    from datetime import timedelta
 
-    query = orm.QueryBuilder().append(
-        orm.WorkChainNode, filters={"attributes.process_label": "CampaignWorkChain"}, project=["*"]
-    )
-    query.order_by({orm.WorkChainNode: {"ctime": "asc"}})
-    for (node,) in query.iterall():
-        state = node.process_state.value if node.process_state else "?"
-        click.echo(f"{node.pk:>6}  {state:9} exit {node.exit_status!s:>4}  {node.ctime:%Y-%m-%d %H:%M}  {node.label}")
+    from aiida import orm
+    from aiida.common import timezone
+
+    from aiida_nanoos.query import iteration_outputs
+
+    filters: dict[str, Any] = {"attributes.process_label": "CampaignWorkChain"}
+    if past_days is not None:
+        filters["ctime"] = {">": timezone.now() - timedelta(days=past_days)}
+    query = orm.QueryBuilder().append(orm.WorkChainNode, filters=filters, project=["*"], tag="campaign")
+    query.order_by({"campaign": {"ctime": "asc"}})
+    rows = [
+        {
+            "PK": node.pk,
+            "Created": f"{node.ctime:%Y-%m-%d %H:%M:%S}",
+            "Process State": process_state(node),
+            "Iterations": len(iteration_outputs(node, "summary")),
+            "Label": node.label,
+        }
+        for node in query.all(flat=True)
+    ]
+    if as_json:
+        echo_json(rows)
+    elif rows:
+        echo_table(rows)
+        click.echo(f"\nTotal results: {len(rows)}")
+    else:
+        click.echo("No campaigns yet: run one with `aiida-nanoos campaign run CONFIG.yaml`.")
+
+
+@campaign.command("watch")
+@click.argument("campaign", type=CAMPAIGN)
+@click.option(
+    "--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, help="Seconds between looks."
+)
+@with_dbenv()
+def campaign_watch(campaign, interval: float) -> None:
+    """Follow CAMPAIGN (submitted to the daemon) until it terminates: iteration i/N, best so far, budget used,
+    elapsed and estimated time left; then its state."""
+    watch(campaign, CampaignProgress, interval)
+    click.echo(f"{campaign.process_label}<{campaign.pk}> {process_state(campaign)}")
+    if not campaign.is_finished_ok:
+        raise SystemExit(campaign.exit_status or 1)
+
+
+TIMEOUT = click.option(
+    "-t",
+    "--timeout",
+    type=click.FloatRange(0, float("inf")),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the daemon to answer (0: send and return at once).",
+)
+
+
+def _control(action: str, campaigns: tuple, timeout: float, **kwargs: Any) -> None:
+    """``verdi process pause|play|kill`` on campaigns: aiida's process control, with verdi's messages."""
+    from aiida.cmdline.utils import echo
+    from aiida.engine.processes import control
+
+    function = {"pause": control.pause_processes, "play": control.play_processes, "kill": control.kill_processes}
+    with messages_of("aiida") as records:
+        try:
+            function[action](list(campaigns), timeout=timeout, **kwargs)
+        except control.ProcessTimeoutException as exception:
+            echo.echo_critical(f"{exception}\n{REPAIR_INSTRUCTIONS}")
+    for record in records:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            echo.echo_error(message)
+        elif record.levelno >= logging.WARNING:
+            echo.echo_warning(message)
+        else:
+            echo.echo_report(message)
+    if any("unreachable" in record.getMessage() for record in records):
+        echo.echo_report(REPAIR_INSTRUCTIONS)
+
+
+REPAIR_INSTRUCTIONS = """\
+If one or more processes are unreachable, you can run the following commands to try and repair them:
+
+    verdi daemon stop
+    verdi process repair
+    verdi daemon start
+"""
+
+
+@campaign.command("pause")
+@click.argument("campaigns", nargs=-1, required=True, type=CAMPAIGN)
+@TIMEOUT
+@with_dbenv()
+def campaign_pause(campaigns: tuple, timeout: float) -> None:
+    """Pause running CAMPAIGNS (`verdi process pause`); `campaign play` continues them where they stopped."""
+    _control("pause", campaigns, timeout, msg_text="Paused through `aiida-nanoos campaign pause`")
+
+
+@campaign.command("play")
+@click.argument("campaigns", nargs=-1, required=True, type=CAMPAIGN)
+@TIMEOUT
+@with_dbenv()
+def campaign_play(campaigns: tuple, timeout: float) -> None:
+    """Continue paused CAMPAIGNS (`verdi process play`)."""
+    _control("play", campaigns, timeout)
+
+
+@campaign.command("kill")
+@click.argument("campaigns", nargs=-1, required=True, type=CAMPAIGN)
+@TIMEOUT
+@with_dbenv()
+def campaign_kill(campaigns: tuple, timeout: float) -> None:
+    """Kill CAMPAIGNS (`verdi process kill`); the state of the last finished iteration stays in the graph
+    (`restart_from` continues from it)."""
+    _control("kill", campaigns, timeout, msg_text="Killed through `aiida-nanoos campaign kill`")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import launch, load_profile, read_config, structure_from_spec
+from .examples import example_option
+from .params import group
+from .utils import launch, read_config, structure_from_spec
 
 #: Top-level keys of a label config; those in PROTOCOL_KEYS become protocol overrides.
 PROTOCOL_KEYS = {"pseudo_family", "config_type", "max_concurrent", "max_failure_fraction"}
@@ -61,7 +64,7 @@ def builder_from_config(config: dict, base_dir: Path):
         raise click.BadParameter(f"{type(error).__name__}: {error}"[:500]) from error
 
 
-@click.group()
+@group()
 def label() -> None:
     """Label atomic configurations with DFT (pw.x energies, forces, stress)."""
 
@@ -69,9 +72,10 @@ def label() -> None:
 @label.command("run")
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+@example_option("label")
+@with_dbenv()
 def label_run(config_file: Path, submit: bool) -> None:
     """Run the labelling work chain described by CONFIG_FILE (YAML)."""
-    load_profile()
     builder = builder_from_config(read_config(config_file), config_file.parent)
     node = launch(builder, submit)
     if submit:

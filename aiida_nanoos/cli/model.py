@@ -8,29 +8,12 @@ import sys
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import launch, load_profile
+from .params import JSON, MODEL, echo_json, echo_table, group
+from .utils import launch
 
 DEFAULT_CODE = "nanoos-train-model@localhost"
-
-
-def _load(identifier: str):
-    """A model by PK, UUID, name (latest version) or full name (``name_vN``)."""
-    from aiida import orm
-    from aiida.common.exceptions import MultipleObjectsError, NotExistent
-
-    from aiida_nanoos.data.model import ModelData
-
-    try:
-        return ModelData.find(identifier)
-    except ValueError as by_name:
-        try:
-            node = orm.load_node(identifier)
-        except (NotExistent, MultipleObjectsError, ValueError):
-            raise click.BadParameter(str(by_name)) from by_name
-    if not isinstance(node, ModelData):
-        raise click.BadParameter(f"node {identifier} is a {type(node).__name__}, not a model")
-    return node
 
 
 def echo_summary(node) -> None:
@@ -54,7 +37,7 @@ def echo_summary(node) -> None:
         click.echo(f"  trained by {calculations[0].process_label}<{calculations[0].pk}>")
 
 
-@click.group("model")
+@group("model")
 def model() -> None:
     """Property models (nanoos.model): crystal-graph networks with uncertainty."""
 
@@ -72,6 +55,7 @@ def model() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--code", "code_label", default=DEFAULT_CODE, show_default=True, help="Code running nanoos-train-model.")
 @click.option("--submit", is_flag=True, help="Submit to the daemon and return (default: run here and wait).")
+@with_dbenv()
 def model_train(
     csv_file: Path,
     target: str,
@@ -87,7 +71,6 @@ def model_train(
     submit: bool,
 ) -> None:
     """Train a property model on CSV_FILE (a `cif` column and the target column) with the nanoos.model.train job."""
-    load_profile()
     from aiida import orm
     from aiida.common.exceptions import NotExistent
 
@@ -121,9 +104,10 @@ def model_train(
 
 
 @model.command("list")
-def model_list() -> None:
+@JSON
+@with_dbenv()
+def model_list(as_json: bool) -> None:
     """List the models in the profile with their validation error."""
-    load_profile()
     from aiida import orm
 
     from aiida_nanoos.data.model import ModelData
@@ -135,26 +119,46 @@ def model_list() -> None:
                  "attributes.n_members", "attributes.metrics"],
     )  # fmt: skip
     query.order_by({"model": {"id": "asc"}})
-    rows = query.all()
-    if not rows:
-        click.echo("No models yet: train one with `aiida-nanoos model train data.csv --target COLUMN --name NAME`.")
-        return
-    click.echo(f"{'PK':>6}  {'created':19}  {'method':10}  {'members':7}  {'validation MAE':>14}  name_vN (target)")
-    for pk, ctime, name, version, target, method, members, metrics in rows:
+    rows = []
+    for pk, ctime, name, version, target, method, members, metrics in query.all():
         mae = (metrics or {}).get("mae")
-        mae_text = f"{mae:.4g}" if isinstance(mae, float | int) else "-"
-        click.echo(
-            f"{pk:>6}  {ctime:%Y-%m-%d %H:%M:%S}  {method:10}  {members:>7}  {mae_text:>14}  "
-            f"{name}_v{version} ({target})"
+        rows.append(
+            {
+                "PK": pk,
+                "Created": f"{ctime:%Y-%m-%d %H:%M:%S}",
+                "Method": method,
+                "Members": members,
+                "Validation MAE": mae if isinstance(mae, float | int) else None,
+                "Name (target)": f"{name}_v{version} ({target})",
+            }
         )
+    if as_json:
+        echo_json(rows)
+    elif not rows:
+        click.echo("No models yet: train one with `aiida-nanoos model train data.csv --target COLUMN --name NAME`.")
+    else:
+        echo_table(rows)
 
 
 @model.command("show")
-@click.argument("identifier")
-def model_show(identifier: str) -> None:
-    """Summary of one model (NAME, NAME_vN, PK or UUID)."""
-    load_profile()
-    echo_summary(_load(identifier))
+@click.argument("node", metavar="MODEL", type=MODEL)
+@JSON
+@with_dbenv()
+def model_show(node, as_json: bool) -> None:
+    """Summary of one MODEL (NAME, NAME_vN, PK, UUID or label)."""
+    if as_json:
+        calculations = node.training_calculations()
+        echo_json(
+            {
+                "pk": node.pk,
+                "uuid": node.uuid,
+                "full_name": node.full_name,
+                **node.base.attributes.all,
+                "training_calculations": [c.pk for c in calculations],
+            }
+        )
+        return
+    echo_summary(node)
 
 
 def read_candidates(paths: list[Path], cif_column: str = "cif") -> tuple[list, list[str]]:
@@ -191,7 +195,7 @@ def read_candidates(paths: list[Path], cif_column: str = "cif") -> tuple[list, l
 
 
 @model.command("predict")
-@click.argument("identifier")
+@click.argument("node", metavar="MODEL", type=MODEL)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--method", type=click.Choice(["ensemble", "mc_dropout"]), default=None, help="Default: the model's.")
 @click.option("--samples", type=int, default=30, show_default=True, help="MC-dropout passes.")
@@ -205,8 +209,9 @@ def read_candidates(paths: list[Path], cif_column: str = "cif") -> tuple[list, l
 )
 @click.option("--direction", type=click.Choice(["min", "max"]), default="min", show_default=True)
 @click.option("--show", "n_show", type=int, default=20, show_default=True, help="Rows of predictions to print.")
+@with_dbenv()
 def model_predict(
-    identifier: str,
+    node,
     files: tuple[Path, ...],
     method: str | None,
     samples: int,
@@ -220,13 +225,11 @@ def model_predict(
 
     One calcfunction node for the whole batch; with --select, a second one choosing what to simulate.
     """
-    load_profile()
     from aiida import orm
 
     from aiida_nanoos.data.structure_batch import StructureBatchData
     from aiida_nanoos.functions.property_model import predict_with_uncertainty, select_for_simulation
 
-    node = _load(identifier)
     structures, labels = read_candidates(list(files))
     if not structures:
         raise click.ClickException("empty batch: no structures in the given files")

@@ -1,12 +1,17 @@
-"""``aiida-nanoos pipeline run CONFIG.yaml``: DFT labels -> ML potential -> validation -> MD in one work chain."""
+"""``aiida-nanoos pipeline run CONFIG.yaml`` (also ``hybrid run``): DFT labels -> ML potential -> validation -> MD in
+one work chain, with its progress when run here."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import launch, load_profile, read_config, structure_from_spec
+from .examples import example_option
+from .params import group
+from .progress import PipelineProgress
+from .utils import launch, read_config, structure_from_spec
 
 #: Keys of a pipeline config (see ``examples/pipeline_si.yaml``).
 CONFIG_KEYS = {"structure", "md_structure", "protocol", "electronic_type", "codes", "overrides"}
@@ -104,19 +109,26 @@ def echo_result(node) -> None:
         )
 
 
-@click.group()
+@group()
 def pipeline() -> None:
     """DFT -> ML potential -> validation -> MD in one work chain (nanoos.potential.pipeline)."""
+
+
+@group()
+def hybrid() -> None:
+    """The hybrid DFT -> ML potential -> MD chain: the same commands as `pipeline`."""
 
 
 @pipeline.command("run")
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--submit", is_flag=True, help="Submit to the daemon instead of running here.")
+@example_option("pipeline")
+@with_dbenv()
 def pipeline_run(config_file: Path, submit: bool) -> None:
-    """Run the potential pipeline described by CONFIG_FILE (YAML, see examples/pipeline_si.yaml)."""
-    load_profile()
+    """Run the potential pipeline described by CONFIG_FILE (YAML, see examples/pipeline_si.yaml); here, it shows the
+    current stage (labelling 3/10 done, training, validation, MD) and the elapsed time (`-v info`: the reports)."""
     builder = builder_from_config(read_config(config_file), config_file.parent)
-    node = launch(builder, submit)
+    node = launch(builder, submit, progress=PipelineProgress)
     if submit:
         return
     echo_result(node)
@@ -127,3 +139,6 @@ def pipeline_run(config_file: Path, submit: bool) -> None:
         )
     if node.exit_status:
         raise SystemExit(node.exit_status)
+
+
+hybrid.add_command(pipeline_run)

@@ -1,8 +1,8 @@
 """``aiida-nanoos campaign|potential|md|model plot ID -o FILE``: figures drawn from stored nodes only.
 
 The data come from :mod:`aiida_nanoos.query`, the drawing from :mod:`aiida_nanoos.plots` (no AiiDA there); the file
-format (PNG or SVG) follows the suffix of ``-o``. IDs are PKs, UUIDs or labels, parsed with aiida's own
-identifier types once the profile given with ``aiida-nanoos -p`` is loaded.
+format (PNG or SVG) follows the suffix of ``-o``. IDs are PKs, UUIDs or labels (models also by name), parsed by the
+identifier types of :mod:`.params`. Each command prints the path it wrote (``--json``: path, size and what is drawn).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import load_profile
+from .params import CAMPAIGN, JSON, MD_RUN, MODEL, POTENTIAL, NanoosCommand, echo_json, group
 
 OUTPUT = click.option(
     "-o",
@@ -22,42 +23,6 @@ OUTPUT = click.option(
 )
 
 
-class ProfileIdentifier(click.ParamType):
-    """One of aiida's identifier types (PK, UUID or label), converted after loading the ``aiida-nanoos -p`` profile
-    (aiida's own types would otherwise load the default profile)."""
-
-    def __init__(self, make_type, name: str):
-        self.make_type = make_type
-        self.name = name
-
-    def convert(self, value, param, ctx):
-        load_profile(ctx)
-        return self.make_type().convert(value, param, ctx)
-
-
-def _workflow_type():
-    from aiida.cmdline.params.types import WorkflowParamType
-
-    return WorkflowParamType()
-
-
-def _potential_type():
-    from aiida.cmdline.params.types import DataParamType
-
-    return DataParamType(sub_classes=("aiida.data:nanoos.potential",))
-
-
-def _process_type():
-    from aiida.cmdline.params.types import ProcessParamType
-
-    return ProcessParamType()
-
-
-CAMPAIGN = ProfileIdentifier(_workflow_type, "CAMPAIGN")
-POTENTIAL = ProfileIdentifier(_potential_type, "POTENTIAL")
-PROCESS = ProfileIdentifier(_process_type, "PROCESS")
-
-
 def _check_suffix(output: Path) -> None:
     from aiida_nanoos.plots import FORMATS
 
@@ -65,10 +30,13 @@ def _check_suffix(output: Path) -> None:
         raise click.BadParameter(f"{output.name}: give a file ending in {' or '.join(FORMATS)}", param_hint="-o")
 
 
-def _save(figure, output: Path, what: str) -> None:
+def _save(figure, output: Path, what: str, as_json: bool) -> None:
     from aiida_nanoos.plots import save_figure
 
     path = save_figure(figure, output)
+    if as_json:
+        echo_json({"path": str(path.resolve()), "bytes": path.stat().st_size, "content": what})
+        return
     click.echo(f"Wrote {path} ({what}, {path.stat().st_size / 1024:.0f} kB)")
 
 
@@ -76,7 +44,7 @@ def _refuse(error: ValueError) -> click.ClickException:
     return click.ClickException(str(error))
 
 
-@click.command("plot")
+@click.command("plot", cls=NanoosCommand)
 @click.argument("campaign", type=CAMPAIGN)
 @OUTPUT
 @click.option(
@@ -93,7 +61,9 @@ def _refuse(error: ValueError) -> click.ClickException:
     help="A random-search campaign of the same space whose values give the random band (default: the campaign's "
     "own random candidates).",
 )
-def campaign_plot(campaign, output: Path, kind: str, baseline) -> None:
+@JSON
+@with_dbenv()
+def campaign_plot(campaign, output: Path, kind: str, baseline, as_json: bool) -> None:
     """Plot the convergence or the Pareto front of CAMPAIGN (PK, UUID or label) into a PNG/SVG file."""
     from aiida_nanoos import plots, query
 
@@ -114,13 +84,15 @@ def campaign_plot(campaign, output: Path, kind: str, baseline) -> None:
             )
     except ValueError as error:
         raise _refuse(error) from error
-    _save(figure, output, what)
+    _save(figure, output, what, as_json)
 
 
-@click.command("plot")
+@click.command("plot", cls=NanoosCommand)
 @click.argument("potential", type=POTENTIAL)
 @OUTPUT
-def potential_plot(potential, output: Path) -> None:
+@JSON
+@with_dbenv()
+def potential_plot(potential, output: Path, as_json: bool) -> None:
     """Parity plots (energy, forces, stress vs DFT) of POTENTIAL into a PNG/SVG file: its stored held-out
     validation, or its training frames evaluated again when it was never validated."""
     from aiida_nanoos import plots, query
@@ -130,18 +102,20 @@ def potential_plot(potential, output: Path) -> None:
         data = query.parity_data(potential)
     except ValueError as error:
         raise _refuse(error) from error
-    _save(plots.parity_figure(**data), output, data["subset"])
+    _save(plots.parity_figure(**data), output, data["subset"], as_json)
 
 
-@click.group("md")
+@group("md")
 def md() -> None:
     """MD runs with machine-learned potentials (nanoos.md, run_ase_md)."""
 
 
 @md.command("plot")
-@click.argument("run", type=PROCESS)
+@click.argument("run", type=MD_RUN)
 @OUTPUT
-def md_plot(run, output: Path) -> None:
+@JSON
+@with_dbenv()
+def md_plot(run, output: Path, as_json: bool) -> None:
     """Temperature, total and potential energy, pressure against time of the MD RUN into a PNG/SVG file."""
     from aiida_nanoos import plots, query
 
@@ -150,15 +124,17 @@ def md_plot(run, output: Path) -> None:
         data = query.thermo_data(run)
     except ValueError as error:
         raise _refuse(error) from error
-    _save(plots.thermo_figure(**data), output, f"{len(data['time_ps'])} thermo rows, {data['n_atoms']} atoms")
+    what = f"{len(data['time_ps'])} thermo rows, {data['n_atoms']} atoms"
+    _save(plots.thermo_figure(**data), output, what, as_json)
 
 
-@click.command("plot")
-@click.argument("model")
+@click.command("plot", cls=NanoosCommand)
+@click.argument("model", type=MODEL)
 @OUTPUT
-def model_plot(model: str, output: Path) -> None:
+@JSON
+@with_dbenv()
+def model_plot(model, output: Path, as_json: bool) -> None:
     """Calibration curve and σ against |error| of MODEL (PK, UUID, name or name_vN) into a PNG/SVG file."""
-    load_profile()
     from aiida_nanoos import plots, query
 
     _check_suffix(output)
@@ -166,4 +142,4 @@ def model_plot(model: str, output: Path) -> None:
         data = query.calibration_data(model)
     except ValueError as error:
         raise _refuse(error) from error
-    _save(plots.calibration_figure(**data), output, data["subset"])
+    _save(plots.calibration_figure(**data), output, data["subset"], as_json)

@@ -6,23 +6,9 @@ import json
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import load_profile
-
-
-def _load(pk: str):
-    from aiida import orm
-    from aiida.common.exceptions import NotExistent
-
-    from aiida_nanoos.data.potential import PotentialData
-
-    try:
-        node = orm.load_node(pk)
-    except NotExistent as error:
-        raise click.BadParameter(f"no node with PK/UUID {pk}") from error
-    if not isinstance(node, PotentialData):
-        raise click.BadParameter(f"node {pk} is a {type(node).__name__}, not a potential")
-    return node
+from .params import JSON, POTENTIAL, echo_json, echo_table, group
 
 
 def _errors(metrics: dict, which: str) -> str:
@@ -56,16 +42,17 @@ def echo_summary(node) -> None:
     click.echo(f"  files: {', '.join(f'{role}={name}' for role, name in node.files.items())}")
 
 
-@click.group("potential")
+@group("potential")
 def potential() -> None:
     """Machine-learned interatomic potentials (nanoos.potential)."""
 
 
 @potential.command("list")
 @click.option("--validated", is_flag=True, help="Only potentials that passed validation.")
-def potential_list(validated: bool) -> None:
+@JSON
+@with_dbenv()
+def potential_list(validated: bool, as_json: bool) -> None:
     """List the potentials in the profile with their held-out errors."""
-    load_profile()
     from aiida import orm
 
     from aiida_nanoos.data.potential import PotentialData
@@ -86,34 +73,54 @@ def potential_list(validated: bool) -> None:
         filters={"attributes.validated": True} if validated else {},
     )
     query.order_by({"potential": {"id": "asc"}})
-    rows = query.all()
-    if not rows:
+    rows = [
+        {
+            "PK": pk,
+            "Created": f"{ctime:%Y-%m-%d %H:%M:%S}",
+            "Type": kind,
+            "Elements": ",".join(elements),
+            "Validated": "yes" if ok else "no",
+            "Name": f"{name} v{version}",
+            "Held-out errors": _errors(metrics, "validation"),
+        }
+        for pk, ctime, name, version, kind, elements, ok, metrics in query.all()
+    ]
+    if as_json:
+        echo_json(rows)
+    elif not rows:
         click.echo("No potentials yet: fit one with `aiida-nanoos pipeline run examples/pipeline_si.yaml`.")
-        return
-    click.echo(f"{'PK':>6}  {'created':19}  {'type':5}  {'elements':8}  {'valid':5}  name vN  held-out errors")
-    for pk, ctime, name, version, kind, elements, ok, metrics in rows:
-        click.echo(
-            f"{pk:>6}  {ctime:%Y-%m-%d %H:%M:%S}  {kind:5}  {','.join(elements):8}  {'yes' if ok else 'no':5}  "
-            f"{name} v{version}  {_errors(metrics, 'validation')}"
-        )
+    else:
+        echo_table(rows)
 
 
 @potential.command("show")
-@click.argument("pk")
-def potential_show(pk: str) -> None:
-    """Summary of one potential, its LAMMPS lines and the DFT calculations that trained it (provenance)."""
-    load_profile()
-    node = _load(pk)
-    echo_summary(node)
+@click.argument("node", metavar="POTENTIAL", type=POTENTIAL)
+@JSON
+@with_dbenv()
+def potential_show(node, as_json: bool) -> None:
+    """Summary of one POTENTIAL (PK, UUID or label), its LAMMPS lines and the DFT calculations that trained it."""
     try:
         lines = node.lammps_commands(node.elements)
     except (KeyError, ValueError) as error:
         lines = [f"(no LAMMPS lines: {error})"]
+    calculations = node.training_calculations()
+    training_sets = node.training_sets()
+    if as_json:
+        echo_json(
+            {
+                "pk": node.pk,
+                "uuid": node.uuid,
+                **node.base.attributes.all,
+                "lammps": lines,
+                "training_sets": [t.pk for t in training_sets],
+                "training_calculations": [c.pk for c in calculations],
+            }
+        )
+        return
+    echo_summary(node)
     click.echo("  LAMMPS:")
     for line in lines:
         click.echo(f"    {line}")
-    calculations = node.training_calculations()
-    training_sets = node.training_sets()
     if training_sets:
         sets = ", ".join(f"TrainingSetData<{t.pk}> ({t.num_frames} frames)" for t in training_sets)
         click.echo(f"  trained on {sets}")
@@ -125,12 +132,11 @@ def potential_show(pk: str) -> None:
 
 
 @potential.command("export")
-@click.argument("pk")
+@click.argument("node", metavar="POTENTIAL", type=POTENTIAL)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder.")
-def potential_export(pk: str, output: Path) -> None:
-    """Write the potential's files, a LAMMPS snippet (pair.lmp) and its metadata (potential.json) into a folder."""
-    load_profile()
-    node = _load(pk)
+@with_dbenv()
+def potential_export(node, output: Path) -> None:
+    """Write the POTENTIAL's files, a LAMMPS snippet (pair.lmp) and its metadata (potential.json) into a folder."""
     paths = node.write_files(output)
     pair = output / "pair.lmp"
     try:

@@ -3,26 +3,21 @@ the way ``verdi`` prints them, or as JSON (``--json``) for scripts."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .plots import CAMPAIGN, POTENTIAL, PROCESS
-from .utils import load_profile
-
-JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+from .params import CAMPAIGN, JSON, POTENTIAL, PROCESS, echo_json, echo_table, group, process_state
 
 
 def _echo_rows(rows: list[dict], as_json: bool, empty: str) -> None:
     if as_json:
-        click.echo(json.dumps(rows, indent=1, default=str))
+        echo_json(rows)
     elif not rows:
         click.echo(empty)
     else:
-        from tabulate import tabulate
-
-        click.echo(tabulate(rows, headers="keys"))
+        echo_table(rows)
 
 
 def _processes(nodes) -> list[dict]:
@@ -31,15 +26,14 @@ def _processes(nodes) -> list[dict]:
             "PK": n.pk,
             "created": f"{n.ctime:%Y-%m-%d %H:%M:%S}",
             "process": n.process_label,
-            "state": n.process_state.value if n.process_state else "?",
-            "exit": n.exit_status,
+            "state": process_state(n),
             "label": n.label,
         }
         for n in nodes
     ]
 
 
-@click.group("query")
+@group("query")
 def query() -> None:
     """Provenance questions: which DFT trained a potential, which MD used it, the best candidates, a campaign table."""
 
@@ -47,6 +41,7 @@ def query() -> None:
 @query.command("training-dft")
 @click.argument("potential", type=POTENTIAL)
 @JSON
+@with_dbenv()
 def training_dft(potential, as_json: bool) -> None:
     """The DFT calculations whose labels POTENTIAL was fitted on."""
     from aiida_nanoos import query as q
@@ -57,6 +52,7 @@ def training_dft(potential, as_json: bool) -> None:
 @query.command("potentials-from")
 @click.argument("calculation", type=PROCESS)
 @JSON
+@with_dbenv()
 def potentials_from(calculation, as_json: bool) -> None:
     """The potentials fitted on the labels of the DFT CALCULATION (and their validated copies)."""
     from aiida_nanoos import query as q
@@ -72,6 +68,7 @@ def potentials_from(calculation, as_json: bool) -> None:
 @click.argument("potential", type=POTENTIAL)
 @click.option("--exact", is_flag=True, help="Only runs with this very node (not its validated copies/original).")
 @JSON
+@with_dbenv()
 def md_runs(potential, exact: bool, as_json: bool) -> None:
     """The MD runs that used POTENTIAL."""
     from aiida_nanoos import query as q
@@ -86,9 +83,9 @@ def md_runs(potential, exact: bool, as_json: bool) -> None:
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--smallest", is_flag=True, help="Smallest values first (default: largest first).")
 @JSON
+@with_dbenv()
 def best(prop: str, low, high, limit: int, smallest: bool, as_json: bool) -> None:
     """The evaluated candidates of all campaigns with PROPERTY (e.g. bandgap) in [--min, --max]."""
-    load_profile()
     from aiida_nanoos import query as q
 
     frame = q.best_candidates(prop, low, high, limit=limit, largest=not smallest)
@@ -99,6 +96,7 @@ def best(prop: str, low, high, limit: int, smallest: bool, as_json: bool) -> Non
 @click.argument("campaign", type=CAMPAIGN)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
 @JSON
+@with_dbenv()
 def campaign_table(campaign, csv_path: Path | None, as_json: bool) -> None:
     """One row per candidate of CAMPAIGN: iteration, parameters, properties, value, status, source, error."""
     from aiida_nanoos import query as q

@@ -10,8 +10,10 @@ import click
 
 from aiida_nanoos.pseudos import FAMILY_LABEL
 
+from .params import NanoosCommand
 
-@click.command()
+
+@click.command(cls=NanoosCommand)
 @click.option("--postgres", is_flag=True, help="PostgreSQL storage + RabbitMQ broker (started if installed but down).")
 @click.option("--profile-name", default=None, help="Profile name (default: nanoos, or nanoos-psql with --postgres).")
 @click.option("--family", "family_label", default=FAMILY_LABEL, show_default=True, help="Pseudo family label.")
@@ -73,7 +75,7 @@ def setup(
     click.echo(f"aiida-nanoos: {state} ({time.perf_counter() - start:.1f} s)")
 
 
-@click.command()
+@click.command(cls=NanoosCommand)
 @click.option("--family", "family_label", default=FAMILY_LABEL, show_default=True, help="Pseudo family label.")
 @click.pass_context
 def doctor(ctx: click.Context, family_label: str) -> None:
@@ -82,8 +84,9 @@ def doctor(ctx: click.Context, family_label: str) -> None:
 
     from aiida_nanoos.setup.doctor import run_checks
 
-    if ctx.find_root().obj.get("profile"):
-        os.environ["AIIDA_PROFILE"] = ctx.find_root().obj["profile"]
+    profile = getattr(ctx.obj, "profile", None)  # given with -p (loaded by it)
+    if profile is not None:
+        os.environ["AIIDA_PROFILE"] = profile.name
     failed_required = False
     for check in run_checks(family_label):
         mark = "ok" if check.ok else ("MISSING" if check.required else "warning")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from aiida.cmdline.utils.decorators import with_dbenv
 
-from .utils import load_profile
+from .params import JSON, TRAINING_SET, echo_json, echo_table, group
 
 
 def echo_summary(training_set) -> None:
@@ -25,26 +26,16 @@ def echo_summary(training_set) -> None:
     click.echo(f"  groups: {', '.join(f'{g} ({n})' for g, n in sorted(stats['groups'].items()))}")
 
 
-def _load(pk: str):
-    from aiida import orm
-
-    from aiida_nanoos.data.training_set import TrainingSetData
-
-    node = orm.load_node(pk)
-    if not isinstance(node, TrainingSetData):
-        raise click.BadParameter(f"node {pk} is a {type(node).__name__}, not a training set")
-    return node
-
-
-@click.group("trainingset")
+@group("trainingset")
 def trainingset() -> None:
     """Training sets: labelled frames for fitting potentials."""
 
 
 @trainingset.command("list")
-def trainingset_list() -> None:
+@JSON
+@with_dbenv()
+def trainingset_list(as_json: bool) -> None:
     """List the training sets in the profile."""
-    load_profile()
     from aiida import orm
 
     from aiida_nanoos.data.training_set import TrainingSetData
@@ -55,35 +46,50 @@ def trainingset_list() -> None:
         tag="training_set",
     )
     query.order_by({"training_set": {"id": "asc"}})
-    rows = query.all()
-    if not rows:
+    rows = [
+        {
+            "PK": pk,
+            "Created": f"{ctime:%Y-%m-%d %H:%M:%S}",
+            "Frames": frames,
+            "Atoms": atoms,
+            "Elements": ",".join(elements),
+            "Label": text,
+        }
+        for pk, ctime, frames, atoms, elements, text in query.all()
+    ]
+    if as_json:
+        echo_json(rows)
+    elif not rows:
         click.echo("No training sets yet: label some configurations with `aiida-nanoos label run CONFIG.yaml`.")
-        return
-    click.echo(f"{'PK':>6}  {'created':19}  {'frames':>6}  {'atoms':>7}  elements  label")
-    for pk, ctime, frames, atoms, elements, text in rows:
-        click.echo(f"{pk:>6}  {ctime:%Y-%m-%d %H:%M:%S}  {frames:>6}  {atoms:>7}  {','.join(elements):8}  {text}")
+    else:
+        echo_table(rows)
 
 
 @trainingset.command("show")
-@click.argument("pk")
-def trainingset_show(pk: str) -> None:
-    """Summary of one training set and the DFT calculations that labelled it."""
-    load_profile()
-    node = _load(pk)
-    echo_summary(node)
+@click.argument("node", metavar="TRAINING_SET", type=TRAINING_SET)
+@JSON
+@with_dbenv()
+def trainingset_show(node, as_json: bool) -> None:
+    """Summary of one TRAINING_SET (PK, UUID or label) and the DFT calculations that labelled it."""
     sources = {frame.info.get("source_uuid") for frame in node.get_frames()} - {None}
+    if as_json:
+        echo_json(
+            {"pk": node.pk, "uuid": node.uuid, "label": node.label, **node.statistics, "sources": sorted(sources)}
+        )
+        return
+    echo_summary(node)
     if sources:
         click.echo(f"  labelled by {len(sources)} DFT calculation(s) (frame info `source_uuid`)")
 
 
 @trainingset.command("export")
-@click.argument("pk")
+@click.argument("node", metavar="TRAINING_SET", type=TRAINING_SET)
 @click.option("--format", "fmt", type=click.Choice(["extxyz", "json", "lammps-data"]), default="extxyz")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="File (folder for json).")
-def trainingset_export(pk: str, fmt: str, output: Path) -> None:
-    """Write a training set as extxyz, a FitSNAP JSON folder or LAMMPS data file(s)."""
-    load_profile()
-    paths = _load(pk).export(output, fmt)
+@with_dbenv()
+def trainingset_export(node, fmt: str, output: Path) -> None:
+    """Write a TRAINING_SET as extxyz, a FitSNAP JSON folder or LAMMPS data file(s)."""
+    paths = node.export(output, fmt)
     click.echo(f"Wrote {len(paths)} file(s): {paths[0]}" + (" ..." if len(paths) > 1 else ""))
 
 
@@ -91,9 +97,9 @@ def trainingset_export(pk: str, fmt: str, output: Path) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--label", "node_label", default="", help="Label of the new node.")
 @click.option("--stress-unit", type=click.Choice(["auto", "bar", "eV/A3"]), default="auto", show_default=True)
+@with_dbenv()
 def trainingset_import(path: Path, node_label: str, stress_unit: str) -> None:
     """Import an extxyz file (or folder) or a FitSNAP JSON folder as a training set."""
-    load_profile()
     from aiida_nanoos.data.training_set import TrainingSetData
 
     try:

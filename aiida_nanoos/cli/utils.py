@@ -1,4 +1,4 @@
-"""Helpers shared by the sub-commands: loading the profile, reading YAML configs, echoing."""
+"""Helpers shared by the sub-commands: reading YAML configs, building structures, launching processes."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import yaml
 
 
 def load_profile(ctx: click.Context | None = None):
-    """Load the profile given with ``aiida-nanoos -p NAME`` or the default one, with a fix when there is none."""
+    """The profile loaded by ``-p NAME`` (anywhere on the command line), else the default one, with the fix when
+    there is none. Commands use ``with_dbenv``; this is for the benchmark commands and scripts."""
+    from aiida import get_profile
     from aiida import load_profile as _load
     from aiida.common.exceptions import ConfigurationError, ProfileConfigurationError
 
-    ctx = ctx or click.get_current_context()
-    name = (ctx.find_root().obj or {}).get("profile")
+    if get_profile() is not None:
+        return get_profile()
     try:
-        return _load(name, allow_switch=True)
+        return _load()
     except (ConfigurationError, ProfileConfigurationError) as error:
         raise click.ClickException(f"{error}\nRun `aiida-nanoos setup` first (or `make demo`).") from error
 
@@ -91,6 +93,15 @@ def structure_from_spec(spec: Any, base_dir: Path, field: str = "structure"):
 FOREGROUND_POLL_SECONDS = 0.1
 
 
+def foreground_runner():
+    """A runner for a process run here (see :func:`run_in_foreground` for its poll interval)."""
+    from aiida.manage import get_manager
+
+    # Not closed afterwards: closing a runner closes the event loop it shares with the next run (as aiida's own
+    # ``run`` does, the runner is left to the garbage collector).
+    return get_manager().create_runner(communicator=None, poll_interval=FOREGROUND_POLL_SECONDS)
+
+
 def run_in_foreground(builder):
     """Run a process here until it is done; returns the process node.
 
@@ -99,12 +110,7 @@ def run_in_foreground(builder):
     level then waits up to a second after its children are done: about 0.5 s per campaign iteration. One status
     query costs 0.7 ms, so polling ten times a second costs under 1 % of a core per waiting process.
     """
-    from aiida.manage import get_manager
-
-    # Not closed afterwards: closing a runner closes the event loop it shares with the next run (as aiida's own
-    # ``run`` does, the runner is left to the garbage collector).
-    runner = get_manager().create_runner(communicator=None, poll_interval=FOREGROUND_POLL_SECONDS)
-    _, node = runner.run_get_node(builder)
+    _, node = foreground_runner().run_get_node(builder)
     return node
 
 
@@ -153,9 +159,9 @@ def _non_finite(value: Any, path: str = "") -> str | None:
     return None
 
 
-def launch(builder, submit: bool):
-    """Check the inputs (:func:`check_inputs`), then submit to the daemon (returns at once) or run here until done;
-    returns the process node."""
+def launch(builder, submit: bool, progress=None):
+    """Check the inputs (:func:`check_inputs`), then submit to the daemon (returns at once) or run here until done,
+    showing ``progress(node)`` steps (:mod:`.progress`) when given; returns the process node."""
     from aiida.engine import submit as submit_process
 
     check_inputs(builder)
@@ -163,4 +169,8 @@ def launch(builder, submit: bool):
         node = submit_process(builder)
         click.echo(f"Submitted {node.process_label}<{node.pk}>; follow it with `verdi process status {node.pk}`.")
         return node
+    if progress is not None:
+        from .progress import run_with_progress
+
+        return run_with_progress(builder, progress)
     return run_in_foreground(builder)
