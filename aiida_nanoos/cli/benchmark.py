@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from .params import NanoosGroup
+
 #: command name -> module in ``aiida_nanoos.benchmarks`` that defines a click command called ``command``.
 BENCHMARKS = {
     "snap": "snap",
@@ -24,16 +26,17 @@ BENCHMARKS = {
 }
 
 
-class _LazyGroup(click.Group):
-    """Imports a benchmark only when it is run, so ``--help`` stays fast and torch is loaded only when needed."""
+class _LazyGroup(NanoosGroup):
+    """Imports a benchmark only when it is run, so ``--help`` stays fast and torch is loaded only when needed; each
+    gets ``-p`` and ``-v`` as every other command."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(BENCHMARKS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in BENCHMARKS:
-            return None
-        return importlib.import_module(f"aiida_nanoos.benchmarks.{BENCHMARKS[name]}").command
+            return super().get_command(ctx, name)  # verdi's "most similar commands"
+        return self.add_verbosity_option(importlib.import_module(f"aiida_nanoos.benchmarks.{BENCHMARKS[name]}").command)
 
 
 @click.group(cls=_LazyGroup)
