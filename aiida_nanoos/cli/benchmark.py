@@ -12,6 +12,7 @@ from .params import NanoosGroup
 BENCHMARKS = {
     "snap": "snap",
     "bo-pool": "bo_pool",
+    "bo-pareto": "bo_pareto",
     "gp-latency": "gp_latency",
     "gnn": "gnn",
     "al-pool": "al_pool",
