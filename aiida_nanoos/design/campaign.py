@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from ase import Atoms
 
 from aiida_nanoos.common.jsonsafe import json_safe
 from aiida_nanoos.design.config import (
@@ -37,6 +38,7 @@ from aiida_nanoos.design.definition import (
     space_elements,
     validate_campaign,
 )
+from aiida_nanoos.design.geometry import MIN_INTERATOMIC_DISTANCE, overlapping_atoms
 from aiida_nanoos.design.objectives import CampaignObjective
 from aiida_nanoos.design.property_model_plan import (
     budget_left,
@@ -110,6 +112,20 @@ def _evaluate(record: CandidateRecord, objective: CampaignObjective, properties:
     record.feasible, record.value = result["feasible"], result["values"][0]
 
 
+def refuse_unphysical(
+    candidates: Sequence[tuple[CandidateRecord, Atoms | None]], min_distance: float = MIN_INTERATOMIC_DISTANCE
+) -> dict[str, str]:
+    """Mark the proposed candidates that must not reach an evaluator (overlapping atoms): their ``error`` is set
+    while still pending, :func:`record_results` records them as failed with it. Returns ``{id: reason}``."""
+    refused = {}
+    for record, atoms in candidates:
+        reason = overlapping_atoms(atoms, min_distance) if atoms is not None else None
+        if reason:
+            record.error = reason
+            refused[record.id] = reason
+    return refused
+
+
 def record_results(
     state: CampaignState,
     space: ParameterSpace,
@@ -143,7 +159,9 @@ def record_results(
                     "model": info.get("model"),
                 }
             record.selection_reason = about.get("reason") or None
-        if record.id in properties:
+        if record.error:  # refused before evaluation (see refuse_unphysical): nothing it was given counts
+            record.status, record.value = "failed", None
+        elif record.id in properties:
             _evaluate(record, objective, properties[record.id])
         else:
             record.status, record.value = "failed", None
@@ -255,6 +273,7 @@ __all__ = [
     "rank_records",
     "record_results",
     "reference_point",
+    "refuse_unphysical",
     "renamed_config_keys",
     "representation",
     "selection_settings",

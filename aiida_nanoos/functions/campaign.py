@@ -133,6 +133,8 @@ def suggest_candidates(
     candidates become the batch and why (the reason is kept in each candidate's record). For ``ml_then_dft`` with a
     model, ``dft_selection_settings`` are the settings of the ``select_for_simulation`` that picks which candidates
     of this batch go to DFT (within what is left of the budget).
+    A candidate with overlapping atoms is still an output (the proposal happened) but is refused: its record carries
+    the reason, listed in ``proposals.report.refused``; the campaign evaluates it nowhere.
     An unreachable or misbehaving external proposer gives exit status 402 and no new state.
     """
     from aiida_nanoos.design.proposers.external import ExternalProposerError
@@ -185,7 +187,9 @@ def suggest_candidates(
                 "parents": record.parents,
             }
         )
-    outputs["proposals"] = orm.Dict(cp.json_safe({"candidates": table, "report": proposal["report"]}))
+    refused = cp.refuse_unphysical(proposal["candidates"])
+    report = {**proposal["report"], "refused": refused} if refused else proposal["report"]
+    outputs["proposals"] = orm.Dict(cp.json_safe({"candidates": table, "report": report}))
     outputs["state"] = CampaignStateData(cp.dump_state(current))
     if cfg.evaluation_method == "ml_then_dft" and model is not None and table:
         outputs["dft_selection_settings"] = orm.Dict(cp.ml_then_dft_settings(current, cfg, len(table)))

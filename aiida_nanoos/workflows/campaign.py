@@ -73,6 +73,7 @@ from aiida_nanoos.workflows.campaign_inputs import (
 )
 from aiida_nanoos.workflows.campaign_property_model import PropertyModelSteps
 from aiida_nanoos.workflows.evaluators import load_evaluator
+from aiida_nanoos.workflows.failure_reasons import evaluation_failure
 
 __all__ = ["CampaignWorkChain", "evaluator_builder", "merge_inputs", "split_inputs"]
 
@@ -393,6 +394,9 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         report = results["proposals"]["report"]
         if report.get("rejected"):
             self.report(f"{len(report['rejected'])} proposed candidates were rejected: {report['rejected'][:3]}")
+        self.ctx.refused = sorted(report.get("refused", {}))
+        for cid, reason in sorted(report.get("refused", {}).items()):
+            self.report(f"candidate {cid} refused before evaluation: {reason}; recorded as failed")
         return None
 
     def has_candidates(self) -> bool:
@@ -410,7 +414,8 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         evaluator = load_evaluator(self.inputs.evaluator.value)
         shared = self._evaluator_inputs()
         running = {}
-        self.ctx.simulated = sorted(self.ctx.batch) if subset is None else sorted(subset)
+        refused = set(self.ctx.get("refused", []))  # overlapping atoms etc.: recorded failed, never submitted
+        self.ctx.simulated = sorted(set(self.ctx.batch if subset is None else subset) - refused)
         for cid, uuid in sorted(self.ctx.batch.items()):
             if cid not in self.ctx.simulated:
                 continue
@@ -432,9 +437,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             if node.is_finished_ok and "properties" in node.outputs:
                 properties[f"properties_{cid}"] = node.outputs.properties
             else:
-                failures[cid] = f"{node.process_label}<{node.pk}> {node.process_state.value} {node.exit_status}: " + (
-                    node.exit_message or ""
-                )
+                failures[cid] = evaluation_failure(node)
                 self.report(f"candidate {cid}: evaluation {failures[cid]}; recorded as failed")
         return properties, failures
 
@@ -473,6 +476,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         )
         self.ctx.batch = {}
         self.ctx.simulated = []
+        self.ctx.refused = []
         self.ctx.iteration_property_model = {}
 
     @guarded
