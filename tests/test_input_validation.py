@@ -254,11 +254,6 @@ def test_campaign_config_with_one_bad_field_is_refused_naming_it(aiida_profile, 
     assert_names(message, "config." + ".".join(path), f"config.{path[0]}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design/bo.py BOSettings (not validated elsewhere): accepts beta NaN, xi NaN, an unknown kernel, "
-    "n_raw_samples 0 / 1.5 / inf and n_restarts -1; the fix belongs in BOSettings.__post_init__",
-)
 @pytest.mark.parametrize(
     ("key", "value"),
     [("beta", math.nan), ("xi", math.nan), ("kernel", "cubic"), ("n_raw_samples", 0), ("n_raw_samples", 1.5),
@@ -715,13 +710,6 @@ def test_pipeline_yaml_with_one_bad_entry_is_a_usage_error_naming_it(codes, aiid
     assert processes() == before  # nothing ran, nothing was stored as a process
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflows/pipeline.py get_builder_from_protocol and calculations/md.py md_parameters / the nanoos.md "
-    "spec do not check the types of protocol overrides: a text validation_fraction or md value fails without naming "
-    "the field, md.temperature true escapes as a jsonschema ValidationError, md.steps -inf as an OverflowError "
-    "(NaN: no field named), and md.steps / md.atoms true are accepted and the pipeline runs (pw.x is submitted)",
-)
 @pytest.mark.parametrize(
     ("path", "value", "field"),
     [
@@ -736,10 +724,12 @@ def test_pipeline_yaml_with_one_bad_entry_is_a_usage_error_naming_it(codes, aiid
         (("overrides", "md", "atoms"), True, "atoms"),
     ],
 )
-def test_pipeline_yaml_override_type_gaps(codes, aiida_profile, tmp_path, path, value, field):
+def test_pipeline_yaml_override_of_a_wrong_type_is_a_usage_error(codes, aiida_profile, tmp_path, path, value, field):
     file = tmp_path / "pipeline.yaml"
     file.write_text(yaml.safe_dump(mutate(pipeline_yaml(codes), path, value)))
+    before = processes()
     assert_usage_error(run_cli(["-p", aiida_profile.name, "pipeline", "run", str(file)]), field)
+    assert processes() == before  # refused before pw.x or anything else ran
 
 
 @FAST
@@ -885,13 +875,7 @@ def test_model_training_config_with_one_bad_field_is_refused_naming_it(codes, da
     assert_names(message, f"config.{field}", "config: unknown")
 
 
-# ---------------------------------------------------------------------------------------------- known gaps
-@pytest.mark.xfail(
-    strict=True,
-    reason="potentials/training_config.py parse_train_config: NaN/inf in snap.radelem, snap.wj, weights.groups, "
-    "temperature_range and pressure_range are accepted; a nested list in elements (TypeError: unhashable) and a "
-    "non-mapping weights.groups or a text weight (AttributeError / TypeError) raise instead of refusing",
-)
+# ------------------------------------------------------------------------- non-finite numbers, wrong nesting
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -908,17 +892,11 @@ def test_model_training_config_with_one_bad_field_is_refused_naming_it(codes, da
         (("pressure_range",), [math.nan, math.nan]),
     ],
 )
-def test_potential_training_config_gaps(codes, si_frames, path, value):
+def test_potential_training_config_with_a_non_finite_or_nested_value_is_refused(codes, si_frames, path, value):
     inputs = {"code": codes["train"], "training_set": si_frames, "config": orm.Dict(mutate(TRAIN_BASE, path, value))}
     assert_names(refusal(potential_class(), inputs), "config." + ".".join(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models/training.py parse_model_config: time_budget and learning_rate NaN/inf, a negative or NaN "
-    "weight_decay, a negative seed, and wrong values inside architecture / graph_settings (only their keys are "
-    "checked) are accepted and fail on the computer",
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -935,5 +913,5 @@ def test_potential_training_config_gaps(codes, si_frames, path, value):
         ("graph_settings", {"cutoff": math.nan}),
     ],
 )
-def test_model_training_config_gaps(codes, field, value):
+def test_model_training_config_with_a_non_finite_or_out_of_range_value_is_refused(codes, field, value):
     assert_names(refusal(model_class(), model_inputs(codes, {**MODEL_BASE, field: value})), f"config.{field}")

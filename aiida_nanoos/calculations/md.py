@@ -22,12 +22,10 @@ from aiida_lammps.parsers.base import LammpsBaseParser
 from aiida_lammps.parsers.utils import generate_lammps_structure
 
 from aiida_nanoos.data.potential import LAMMPS_READY, PotentialData
+from aiida_nanoos.potentials.md_settings import DEFAULT_MAX_TEMPERATURE, ENSEMBLES, MAX_TEMPERATURE, MD_BOUNDS
 from aiida_nanoos.potentials.md_stability import detect_instability
 
-#: Ensembles of :func:`md_parameters` and the LAMMPS integrator behind each.
-ENSEMBLES = {"nve": "nve", "nvt": "nvt", "npt": "npt"}
-#: Default temperature (K) above which a run counts as blown up (override with settings ``max_temperature``).
-DEFAULT_MAX_TEMPERATURE = 1.0e4
+__all__ = ("DEFAULT_MAX_TEMPERATURE", "ENSEMBLES", "MdCalculation", "MdParser", "md_parameters")
 #: LAMMPS errors meaning atoms left the box or their processor's domain between neighbour list rebuilds.
 LOST_ATOMS_ERRORS = ("Lost atoms", "Out of range atoms")
 #: The line LAMMPS prints when a run ends; a screen output without it (and without an ERROR) was cut short.
@@ -52,15 +50,20 @@ def md_parameters(
     Velocities are drawn at ``initial_temperature`` (default: ``temperature``; for NVE the initial kinetic energy
     equipartitions, so the run settles near half of it) from a Gaussian with seed ``seed``, without net momentum or
     rotation. Damping times default to 100 (thermostat) and 1000 (barostat) timesteps, as the LAMMPS manual advises.
+    A value of the wrong type or out of range (``steps: true``, ``temperature: .nan``) raises ``ValueError`` naming
+    it, before anything is stored.
     """
-    if ensemble not in ENSEMBLES:
-        raise ValueError(f"ensemble must be one of {sorted(ENSEMBLES)}, got {ensemble!r}")
-    for name, value in (("temperature", temperature), ("timestep_fs", timestep_fs)):
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value}")
-    for name, value in (("steps", steps), ("thermo_every", thermo_every), ("dump_every", dump_every), ("seed", seed)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}")
+    if not isinstance(ensemble, str) or ensemble not in ENSEMBLES:
+        raise ValueError(f"ensemble must be one of {sorted(ENSEMBLES)}, got {ensemble!r}"[:400])
+    given = {
+        **{"temperature": temperature, "steps": steps, "timestep_fs": timestep_fs, "seed": seed},
+        **{"pressure_gpa": pressure_gpa, "thermo_every": thermo_every, "dump_every": dump_every},
+        **{"tdamp_fs": tdamp_fs, "pdamp_fs": pdamp_fs, "initial_temperature": initial_temperature},
+    }
+    for name, bound in MD_BOUNDS.items():
+        problem = None if given[name] is None else bound.problem(given[name])
+        if problem:
+            raise ValueError(f"{name} {problem}"[:400])
     timestep_ps = timestep_fs / 1000.0
     tdamp = (tdamp_fs if tdamp_fs is not None else 100.0 * timestep_fs) / 1000.0
     pdamp = (pdamp_fs if pdamp_fs is not None else 1000.0 * timestep_fs) / 1000.0
@@ -138,9 +141,8 @@ def validate_md_inputs(parent: Callable | None, value: dict, ctx) -> str | None:
         except ValueError as error:
             return f"structure: {error}"
     settings = value["settings"].get_dict() if "settings" in value else {}
-    if "max_temperature" in settings and not float(settings["max_temperature"]) > 0:
-        return f"settings.max_temperature must be positive, got {settings['max_temperature']}"
-    return None
+    problem = MAX_TEMPERATURE.problem(settings["max_temperature"]) if "max_temperature" in settings else None
+    return f"settings.max_temperature {problem}"[:400] if problem else None
 
 
 class MdCalculation(LammpsBaseCalculation):

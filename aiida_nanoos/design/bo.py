@@ -29,11 +29,34 @@ from aiida_nanoos.acquisition.analytic import posterior_scores
 from aiida_nanoos.acquisition.batch import fantasise
 from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
 from aiida_nanoos.acquisition.optimize import argmax_acquisition, maximize_continuous
+from aiida_nanoos.common.checks import Bound, is_number
 from aiida_nanoos.design.spaces import ParameterSpace
 from aiida_nanoos.design.state import OptimizerHistory
-from aiida_nanoos.models.gp import GaussianProcess
+from aiida_nanoos.models.gp import KERNELS, GaussianProcess
 
 OUTPUT_TRANSFORMS = ("auto", "power", "log", "rank", "none")
+#: Acquisition rules (upper case; LCB is UCB for minimisation).
+ACQUISITIONS = ("UCB", "LCB", "EI", "PI", "RANGE")
+#: Priors of the GP hyper-parameters: the weak log-normal ones of the default recipe, or none (maximum likelihood).
+GP_PRIORS = ("default", "none")
+#: How a batch is filled: fantasised observations equal to the posterior mean, or to the worst value seen.
+BATCH_STRATEGIES = ("kriging_believer", "constant_liar")
+#: The numbers of :class:`BOSettings` and their allowed ranges (checked here, stated by the configuration schema).
+BO_BOUNDS = {
+    "beta": Bound(float, 0.0),
+    "xi": Bound(float, 0.0),
+    "batch_size": Bound(int, 1),
+    "n_raw_samples": Bound(int, 1),
+    "n_restarts": Bound(int, 1),
+}
+#: The choices of :class:`BOSettings` (acquisition is case-insensitive).
+BO_CHOICES = {
+    "acquisition": ACQUISITIONS,
+    "kernel": KERNELS,
+    "gp_priors": GP_PRIORS,
+    "output_transform": OUTPUT_TRANSFORMS,
+    "batch_strategy": BATCH_STRATEGIES,
+}
 
 
 @dataclass
@@ -65,18 +88,22 @@ class BOSettings:
     optimize_hyperparameters: bool = True
 
     def __post_init__(self) -> None:
-        if self.acquisition.upper() not in ("UCB", "LCB", "EI", "PI", "RANGE"):
-            raise ValueError(f"acquisition: unknown {self.acquisition!r} (UCB, LCB, EI, PI, RANGE)")
+        for key, allowed in BO_CHOICES.items():
+            value = getattr(self, key)
+            if not isinstance(value, str) or (value.upper() if key == "acquisition" else value) not in allowed:
+                raise ValueError(f"{key}: must be one of {list(allowed)}, got {value!r}"[:400])
+        for key, bound in BO_BOUNDS.items():
+            setattr(self, key, bound.check(getattr(self, key), key))
         if self.acquisition.upper() == "RANGE" and self.target_range is None:
             raise ValueError("target_range: required by the RANGE acquisition")
-        if self.gp_priors not in ("default", "none"):
-            raise ValueError(f"gp_priors: must be 'default' or 'none', got {self.gp_priors!r}")
-        if self.output_transform not in OUTPUT_TRANSFORMS:
-            raise ValueError(f"output_transform: must be one of {OUTPUT_TRANSFORMS}, got {self.output_transform!r}")
-        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
-            raise ValueError(f"batch_size: must be a positive integer, got {self.batch_size!r}")
-        if self.beta < 0:
-            raise ValueError(f"beta: must be >= 0, got {self.beta}")
+        pair = self.target_range
+        if pair is not None:
+            well_formed = isinstance(pair, list | tuple) and len(pair) == 2 and all(map(is_number, pair))
+            if not well_formed or pair[0] >= pair[1]:
+                raise ValueError(f"target_range: must be [low, high] with low < high, got {pair!r}"[:400])
+            self.target_range = (float(pair[0]), float(pair[1]))
+        if not isinstance(self.optimize_hyperparameters, bool):
+            raise ValueError(f"optimize_hyperparameters: must be true or false, got {self.optimize_hyperparameters!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BOSettings:

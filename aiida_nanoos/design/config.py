@@ -5,13 +5,14 @@ version (``surrogate``, evaluation method ``hybrid``) are refused with the new n
 
 from __future__ import annotations
 
-import math
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from aiida_nanoos.common.checks import Bound, number
 from aiida_nanoos.design.convergence import ConvergenceCriteria
+from aiida_nanoos.models.training import UNCERTAINTY_METHODS
 
 #: Search algorithms a campaign knows; ``IMPLEMENTED_ALGORITHMS`` are the ones that can run today.
 ALGORITHMS = ("random", "genetic", "bayesian_optimization", "active_learning", "external")
@@ -30,19 +31,55 @@ DFT_TRIGGERS = ("uncertainty", "fraction")
 #: Acquisition strategies of the active-learning proposer (:mod:`.active_learning`).
 PROPERTY_MODEL_STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
 
-#: Mutations of the structure GA (the proposer's ``genetic.MUTATION_TYPES``; here so the config imports no proposer).
+#: Mutations of the structure GA; the source of the list (:mod:`.proposers.genetic` imports it: the config imports no
+#: proposer).
 GA_MUTATION_TYPES = ("swap_element", "shift_atom", "change_lattice")
+#: What the GA evolves: encoded parameters, structures, or whichever the search space implies ('auto').
+GA_REPRESENTATIONS = ("auto", "parameters", "structure")
 
-_GENETIC_KEYS = {
-    "representation",
-    "population_size",
-    "elite_fraction",
-    "crossover_probability",
-    "mutation_probability",
-    "mutation_types",
-    "mutation_scale",
-    "max_displacement",
-    "max_strain",
+#: The numbers of ``config``, ``config.genetic``, ``config.external`` and ``config.property_model`` and their allowed
+#: ranges: the parsers below check them, the JSON schema (:mod:`aiida_nanoos.common.schema`) states them.
+CONFIG_BOUNDS = {
+    "batch_size": Bound(int, 1),
+    "budget": Bound(int, 1),
+    "max_iterations": Bound(int, 1),
+    "patience": Bound(int, 1),
+    "top_n": Bound(int, 1),
+    "seed": Bound(int, 0),
+    "candidate_pool": Bound(int, 0),
+    "min_improvement": Bound(float, 0.0),
+    "target": Bound(float),
+}
+GENETIC_BOUNDS = {
+    "population_size": Bound(int, 2),
+    "elite_fraction": Bound(float, 0.0, 1.0),
+    "crossover_probability": Bound(float, 0.0, 1.0),
+    "mutation_probability": Bound(float, 0.0, 1.0),
+    "mutation_scale": Bound(float, 0.0, low_open=True),
+    "max_displacement": Bound(float, 0.0, low_open=True),
+    "max_strain": Bound(float, 0.0, 1.0, low_open=True, high_open=True),
+}
+_GENETIC_KEYS = {"representation", "mutation_types", *GENETIC_BOUNDS}
+EXTERNAL_BOUNDS = {
+    "timeout": Bound(float, 0.0, 3600.0, low_open=True),
+    "context_window": Bound(int, 1),
+    "max_response_bytes": Bound(int, 1),
+}
+PROPERTY_MODEL_BOUNDS = {
+    "version": Bound(int, 1),
+    "exploration_weight": Bound(float, 0.0),
+    "uncertainty_threshold": Bound(float, 0.0),
+    "dft_fraction": Bound(float, 0.0, 1.0),
+    "retrain_every": Bound(int, 1),
+    "retrain_min_new_labels": Bound(int, 1),
+    "min_labels": Bound(int, 4),  # a model needs at least 4 labels to train
+    "pool_size": Bound(int, 1),
+    "n_samples": Bound(int, 2),  # MC-dropout / ensemble passes
+}
+#: Numbers that may be left out (None): the rest have defaults.
+_OPTIONAL_NUMBERS = {
+    *("budget", "patience", "target", "version", "uncertainty_threshold", "dft_fraction"),
+    *("retrain_every", "retrain_min_new_labels"),
 }
 
 
@@ -67,12 +104,8 @@ class ExternalSettings:
             raise ValueError(f"config.external.url: must be an http(s) URL, got {self.url!r}")
         if self.api_key_env is not None and (not isinstance(self.api_key_env, str) or not self.api_key_env.strip()):
             raise ValueError("config.external.api_key_env: must be the name of an environment variable")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or not 0 < self.timeout <= 3600:
-            raise ValueError(f"config.external.timeout: must be in (0, 3600] seconds, got {self.timeout!r}")
-        for name in ("context_window", "max_response_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"config.external.{name}: must be a positive integer, got {value!r}")
+        for name, bound in EXTERNAL_BOUNDS.items():
+            bound.check(getattr(self, name), f"config.external.{name}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExternalSettings:
@@ -85,41 +118,16 @@ class ExternalSettings:
         return asdict(self)
 
 
-def _positive_int(value: Any, where: str, *, allow_none: bool = False, low: int = 1) -> int | None:
-    if value is None and allow_none:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (isinstance(value, float) and not value.is_integer())
-        or value < low
-    ):
-        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ValueError(f"{where}: must be {kind}, got {value!r}")
-    return int(value)
-
-
-def _number(value: Any, where: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{where}: must be a number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise ValueError(f"{where}: must lie in {bounds}, got {value!r}")
-    return float(value)
-
-
 def _check_genetic(genetic: Mapping[str, Any]) -> None:
     """The values of ``config.genetic``, with the bounds the genetic algorithm enforces when it is built."""
-    if "population_size" in genetic:
-        _positive_int(genetic["population_size"], "config.genetic.population_size", low=2)
-    for key in ("elite_fraction", "crossover_probability", "mutation_probability"):
+    for key, bound in GENETIC_BOUNDS.items():
         if key in genetic:
-            _number(genetic[key], f"config.genetic.{key}", 0.0, 1.0)
-    for key, high in (("max_displacement", None), ("max_strain", 1.0), ("mutation_scale", None)):
-        if key in genetic and not 0 < _number(genetic[key], f"config.genetic.{key}", 0.0, high) < (high or math.inf):
-            raise ValueError(
-                f"config.genetic.{key}: must be > 0{f' and < {high}' if high else ''}, got {genetic[key]!r}"
-            )
+            bound.check(genetic[key], f"config.genetic.{key}")
+    if genetic.get("representation", "auto") not in GA_REPRESENTATIONS:
+        raise ValueError(
+            f"config.genetic.representation: must be one of {list(GA_REPRESENTATIONS)}, "
+            f"got {genetic['representation']!r}"[:400]
+        )
     if "mutation_types" in genetic:
         types = genetic["mutation_types"]
         if isinstance(types, str) or not isinstance(types, list | tuple) or not types:
@@ -186,35 +194,25 @@ class PropertyModelSettings:
         where = "config.property_model"
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise ValueError(f"{where}.model: must be the name of a stored nanoos.model, got {self.model!r}")
-        self.version = _positive_int(self.version, f"{where}.version", allow_none=True)
+        for key, bound in PROPERTY_MODEL_BOUNDS.items():
+            setattr(self, key, bound.check(getattr(self, key), f"{where}.{key}", allow_none=key in _OPTIONAL_NUMBERS))
         for key in ("target", "name"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValueError(f"{where}.{key}: must be a non-empty string, got {value!r}")
         if self.strategy not in PROPERTY_MODEL_STRATEGIES:
             raise ValueError(
-                f"{where}.strategy: unknown strategy {self.strategy!r} (one of {list(PROPERTY_MODEL_STRATEGIES)})"
+                f"{where}.strategy: unknown strategy {self.strategy!r} (one of {list(PROPERTY_MODEL_STRATEGIES)})"[:400]
             )
-        self.exploration_weight = _number(self.exploration_weight, f"{where}.exploration_weight", low=0.0)
-        if self.uncertainty_threshold is not None:
-            self.uncertainty_threshold = _number(self.uncertainty_threshold, f"{where}.uncertainty_threshold", low=0.0)
-        if self.dft_fraction is not None:
-            self.dft_fraction = _number(self.dft_fraction, f"{where}.dft_fraction", low=0.0, high=1.0)
         if self.dft_trigger not in DFT_TRIGGERS:
-            raise ValueError(f"{where}.dft_trigger: must be one of {list(DFT_TRIGGERS)}, got {self.dft_trigger!r}")
-        self.retrain_every = _positive_int(self.retrain_every, f"{where}.retrain_every", allow_none=True)
-        self.retrain_min_new_labels = _positive_int(
-            self.retrain_min_new_labels, f"{where}.retrain_min_new_labels", allow_none=True
-        )
-        self.min_labels = _positive_int(self.min_labels, f"{where}.min_labels")
-        if self.min_labels < 4:
-            raise ValueError(f"{where}.min_labels: a model needs at least 4 labels to train, got {self.min_labels}")
-        self.pool_size = _positive_int(self.pool_size, f"{where}.pool_size")
-        if self.uncertainty_method not in (None, "ensemble", "mc_dropout"):
-            raise ValueError(f"{where}.uncertainty_method: 'ensemble' or 'mc_dropout', got {self.uncertainty_method!r}")
-        self.n_samples = _positive_int(self.n_samples, f"{where}.n_samples")
-        if self.n_samples < 2:
-            raise ValueError(f"{where}.n_samples: at least 2 passes, got {self.n_samples}")
+            raise ValueError(
+                f"{where}.dft_trigger: must be one of {list(DFT_TRIGGERS)}, got {self.dft_trigger!r}"[:400]
+            )
+        if self.uncertainty_method is not None and self.uncertainty_method not in UNCERTAINTY_METHODS:
+            raise ValueError(
+                f"{where}.uncertainty_method: must be one of {list(UNCERTAINTY_METHODS)}, "
+                f"got {self.uncertainty_method!r}"[:400]
+            )
         if self.training is not None:
             if not isinstance(self.training, Mapping):
                 raise ValueError(f"{where}.training: must be a mapping of training settings")
@@ -297,23 +295,13 @@ class CampaignConfig:
             raise ValueError(
                 f"config.evaluation_method: unknown {self.evaluation_method!r} (one of {list(EVALUATION_METHODS)})"
             )
-        self.batch_size = _positive_int(self.batch_size, "config.batch_size")
-        self.budget = _positive_int(self.budget, "config.budget", allow_none=True)
-        self.max_iterations = _positive_int(self.max_iterations, "config.max_iterations")
-        self.patience = _positive_int(self.patience, "config.patience", allow_none=True)
-        self.top_n = _positive_int(self.top_n, "config.top_n")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"config.seed: must be a non-negative integer, got {self.seed!r}")
-        if isinstance(self.candidate_pool, bool) or not isinstance(self.candidate_pool, int) or self.candidate_pool < 0:
-            raise ValueError(f"config.candidate_pool: must be a non-negative integer, got {self.candidate_pool!r}")
-        self.min_improvement = _number(self.min_improvement, "config.min_improvement", low=0.0)
-        if self.target is not None:
-            self.target = _number(self.target, "config.target")
+        for key, bound in CONFIG_BOUNDS.items():
+            setattr(self, key, bound.check(getattr(self, key), f"config.{key}", allow_none=key in _OPTIONAL_NUMBERS))
         if self.reference_point is not None:
             if isinstance(self.reference_point, str | Mapping) or not isinstance(self.reference_point, list | tuple):
                 raise ValueError(f"config.reference_point: must be a list of numbers, got {self.reference_point!r}")
             self.reference_point = [
-                _number(v, f"config.reference_point[{i}]") for i, v in enumerate(self.reference_point)
+                number(v, f"config.reference_point[{i}]") for i, v in enumerate(self.reference_point)
             ]
         if self.budget is not None and self.budget < self.batch_size and self.evaluation_method == "dft":
             raise ValueError(f"config.budget: {self.budget} evaluations is less than one batch ({self.batch_size})")
@@ -326,11 +314,6 @@ class CampaignConfig:
         if unknown:
             raise ValueError(f"config.genetic: unknown keys {unknown} (allowed {sorted(_GENETIC_KEYS)})")
         _check_genetic(self.genetic)
-        if self.genetic.get("representation", "auto") not in ("auto", "parameters", "structure"):
-            raise ValueError(
-                "config.genetic.representation: must be 'auto', 'parameters' or 'structure', "
-                f"got {self.genetic['representation']!r}"
-            )
         allowed = {f.name for f in fields(ExternalSettings)}
         unknown = sorted(set(self.external) - allowed)
         if unknown:

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aiida_nanoos.common.checks import Bound
 from aiida_nanoos.common.jsonsafe import json_safe
 from aiida_nanoos.models.calibration import RECALIBRATION_METHODS, calibration_report
 
@@ -56,13 +57,59 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "architecture": (dict, None),  # overrides of cgcnn.Architecture fields
     "graph_settings": (dict, None),  # overrides of graph.GraphSettings fields
 }
+#: Allowed ranges of the numbers of a config (checked by :func:`parse_model_config`, stated by the JSON schema).
+MODEL_BOUNDS = {
+    "version": Bound(int, 1),
+    "n_models": Bound(int, 1),  # at least 2 for an ensemble
+    "epochs": Bound(int, 1),
+    "time_budget": Bound(float, 0.0, low_open=True),
+    "patience": Bound(int, 1),
+    "batch_size": Bound(int, 1),
+    "learning_rate": Bound(float, 0.0, low_open=True),
+    "weight_decay": Bound(float, 0.0),
+    "validation_fraction": Bound(float, 0.0, 1.0, low_open=True, high_open=True),
+    "seed": Bound(int, 0),
+    "n_samples": Bound(int, 1),  # at least 2 for mc_dropout
+    "threads": Bound(int, 1),
+    "max_rows": Bound(int, 4),
+}
+#: The fields of ``architecture`` (:class:`~aiida_nanoos.models.cgcnn_network.Architecture`) and ``graph_settings``
+#: (:class:`~aiida_nanoos.models.graph.GraphSettings`) a config may override: their ranges, or ``bool``.
+ARCHITECTURE_BOUNDS: dict[str, Bound | type] = {
+    "hidden": Bound(int, 1),
+    "n_conv": Bound(int, 1),
+    "head_hidden": Bound(int, 1),
+    "dropout": Bound(float, 0.0, 1.0, high_open=True),
+    "gaussian_spacing": Bound(float, 0.0, low_open=True),
+    "learned_embedding": bool,
+    "aleatoric": bool,
+    "bond_ratio_bins": Bound(int, 0),
+}
+GRAPH_BOUNDS: dict[str, Bound | type] = {
+    "cutoff": Bound(float, 0.0, low_open=True),
+    "max_neighbours": Bound(int, 1),
+    "tie_tolerance": Bound(float, 0.0),
+}
+
+
+def _check_overrides(overrides: Any, key: str, rules: dict[str, Bound | type]) -> None:
+    """The values of ``config.architecture`` / ``config.graph_settings``, each named in the error."""
+    unknown = sorted(set(overrides) - set(rules))
+    if unknown:
+        raise ValueError(f"config.{key}: unknown field(s) {unknown}; known: {sorted(rules)}")
+    for name, value in overrides.items():
+        rule = rules[name]
+        problem = (
+            rule.problem(value)
+            if isinstance(rule, Bound)
+            else (None if isinstance(value, bool) else f"must be true or false, got {value!r}")
+        )
+        if problem:
+            raise ValueError(f"config.{key}.{name} {problem}")
 
 
 def parse_model_config(config: dict) -> dict:
     """Validated config with defaults filled in; a ``ValueError`` names the offending field."""
-    from aiida_nanoos.models.cgcnn import Architecture
-    from aiida_nanoos.models.graph import GraphSettings
-
     if not isinstance(config, dict):
         raise ValueError("the config must be a JSON object")
     unknown = sorted(set(config) - set(_KEYS))
@@ -81,33 +128,21 @@ def parse_model_config(config: dict) -> dict:
         raise ValueError(f"config.method must be one of {UNCERTAINTY_METHODS}, got {parsed['method']!r}")
     if parsed["n_models"] is None:
         parsed["n_models"] = 3 if parsed["method"] == "ensemble" else 1
-    if parsed["n_models"] < 1:
-        raise ValueError("config.n_models must be at least 1")
     if parsed["method"] == "ensemble" and parsed["n_models"] < 2:
         raise ValueError("config.n_models must be at least 2 for the 'ensemble' method (or use 'mc_dropout')")
-    for key in ("epochs", "batch_size", "patience", "n_samples", "threads"):
-        if parsed[key] < 1:
-            raise ValueError(f"config.{key} must be at least 1")
+    for key, bound in MODEL_BOUNDS.items():  # the types are checked above
+        value = parsed[key]
+        if value is not None and bound.kind is int and value < bound.low:
+            raise ValueError(f"config.{key} must be at least {bound.low}, got {value!r}")
+        problem = None if value is None else bound.problem(value)
+        if problem:
+            raise ValueError(f"config.{key} {problem}")
     if parsed["method"] == "mc_dropout" and parsed["n_samples"] < 2:
         raise ValueError("config.n_samples must be at least 2 for mc_dropout")
-    if parsed["version"] is not None and parsed["version"] < 1:
-        raise ValueError("config.version must be a positive integer")
-    if parsed["time_budget"] is not None and parsed["time_budget"] <= 0:
-        raise ValueError("config.time_budget must be positive (seconds)")
-    if parsed["learning_rate"] <= 0:
-        raise ValueError("config.learning_rate must be positive")
-    if not 0.0 < parsed["validation_fraction"] < 1.0:
-        raise ValueError("config.validation_fraction must lie strictly between 0 and 1")
     if parsed["recalibration"] not in RECALIBRATION_METHODS:
         raise ValueError(f"config.recalibration must be one of {RECALIBRATION_METHODS}")
-    if parsed["max_rows"] is not None and parsed["max_rows"] < 4:
-        raise ValueError("config.max_rows must be at least 4")
-    for key, cls in (("architecture", Architecture), ("graph_settings", GraphSettings)):
-        overrides = parsed[key] or {}
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(overrides) - known)
-        if bad:
-            raise ValueError(f"config.{key}: unknown field(s) {bad}; known: {sorted(known)}")
+    for key, rules in (("architecture", ARCHITECTURE_BOUNDS), ("graph_settings", GRAPH_BOUNDS)):
+        _check_overrides(parsed[key] or {}, key, rules)
     architecture = _architecture(parsed)
     if parsed["method"] == "mc_dropout" and architecture.dropout <= 0:
         raise ValueError("config.architecture.dropout must be > 0 for mc_dropout")

@@ -7,12 +7,13 @@ training run writes are here too, shared by the trainers (SNAP, MACE) and the Ca
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ase import Atoms
 from ase.data import atomic_numbers
+
+from aiida_nanoos.common.checks import Bound, is_number
 
 #: Descriptor types the trainer can fit (the potential node also knows ACE, NequIP, GAP files made elsewhere).
 TRAINABLE_TYPES = ("SNAP", "qSNAP", "MACE")
@@ -21,19 +22,31 @@ METRICS_FILENAME = "metrics.json"
 POTENTIAL_STEM = "potential"
 COMMITTEE_FOLDER = "committee"
 
-_SNAP_KEYS = {
-    "twojmax": int,
-    "rcutfac": float,
-    "rfac0": float,
-    "rmin0": float,
-    "radelem": list,
-    "wj": list,
-    "bzeroflag": bool,
-    "switchflag": bool,
-    "quadraticflag": bool,
+#: The numbers of a training config and their allowed ranges: :func:`parse_train_config` checks them, the JSON
+#: schema of the config (:mod:`aiida_nanoos.common.schema`) states them.
+SNAP_BOUNDS = {
+    "twojmax": Bound(int, 0, 12),  # above 12 the descriptors are impractically many
+    "rcutfac": Bound(float, 0.0, low_open=True),
+    "rfac0": Bound(float, 0.0, 1.0, low_open=True),
+    "rmin0": Bound(float, 0.0),
 }
-_WEIGHT_KEYS = {"energy", "force", "stress", "groups", "use_frame_weights"}
-_COMMITTEE_METHODS = ("bootstrap", "subsample", "hyperparameters")
+#: SNAP settings that are one number per element, and the 0/1 flags.
+SNAP_LISTS = ("radelem", "wj")
+SNAP_FLAGS = ("bzeroflag", "switchflag", "quadraticflag")
+_SNAP_KEYS = {*SNAP_BOUNDS, *SNAP_LISTS, *SNAP_FLAGS}
+TOP_BOUNDS = {"version": Bound(int, 1), "ridge_alpha": Bound(float, 0.0)}
+WEIGHT_BOUNDS = {"energy": Bound(float, 0.0), "force": Bound(float, 0.0), "stress": Bound(float, 0.0)}
+_WEIGHT_KEYS = {*WEIGHT_BOUNDS, "groups", "use_frame_weights"}
+SOLVERS = ("svd", "ridge")
+COMMITTEE_METHODS = ("bootstrap", "subsample", "hyperparameters")
+COMMITTEE_BOUNDS = {"size": Bound(int, 2), "fraction": Bound(float, 0.0, 1.0, low_open=True), "seed": Bound(int, 0)}
+#: How the potential pipeline splits the labelled frames: the held-out fraction and the seed of the split.
+SPLIT_BOUNDS = {
+    "validation_fraction": Bound(float, 0.0, 1.0, low_open=True, high_open=True),
+    "split_seed": Bound(int, 0),
+}
+#: The ZBL reference: inner and outer radius of its switching region (Å).
+ZBL_BOUNDS = {"inner": Bound(float, 0.0, low_open=True), "outer": Bound(float, 0.0, low_open=True)}
 MACE_DEFAULTS = {
     "r_max": 4.5,
     "num_channels": 16,
@@ -47,6 +60,13 @@ MACE_DEFAULTS = {
     "forces_weight": 10.0,
     "seed": 0,
     "valid_fraction": 0.1,
+}
+#: Integers from 1 (max_L and seed from 0), positive numbers, a validation fraction in (0, 1).
+MACE_BOUNDS = {
+    key: Bound(int, 0 if key in ("max_L", "seed") else 1)
+    if isinstance(default, int)
+    else Bound(float, 0.0, 1.0 if key == "valid_fraction" else None, low_open=True, high_open=True)
+    for key, default in MACE_DEFAULTS.items()
 }
 _TOP_KEYS = {
     "descriptor_type",
@@ -116,24 +136,25 @@ def config_error(name: str, message: str) -> ValueError:
     return ValueError(f"config.{name} {message}")
 
 
-def _number(data: dict, key: str, prefix: str, kind=float, minimum: float | None = None, strict: bool = False):
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise config_error(f"{prefix}{key}", f"must be a number, got {value!r}")
-    if kind is int and float(value) != int(value):
-        raise config_error(f"{prefix}{key}", f"must be an integer, got {value!r}")
-    value = kind(value)
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        relation = ">" if strict else ">="
-        raise config_error(f"{prefix}{key}", f"must be {relation} {minimum}, got {value!r}")
-    return value
+def _checked(bound: Bound, value, name: str):
+    """``value`` within ``bound`` as its kind, or the error naming ``config.<name>``."""
+    problem = bound.problem(value)
+    if problem:
+        raise config_error(name, problem)
+    return bound.kind(value)
+
+
+def _numbers(value, name: str) -> list[float]:
+    if not isinstance(value, (list, tuple)) or not all(is_number(v) for v in value):
+        raise config_error(name, f"must be a list of finite numbers, got {value!r}")
+    return [float(v) for v in value]
 
 
 def _range(value, name: str) -> tuple[float, float] | None:
     if value is None:
         return None
-    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(isinstance(v, (int, float)) for v in value):
-        raise config_error(name, f"must be [low, high], got {value!r}")
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(is_number(v) for v in value):
+        raise config_error(name, f"must be [low, high] (finite numbers), got {value!r}")
     low, high = float(value[0]), float(value[1])
     if low > high:
         raise config_error(name, f"must have low <= high, got {value!r}")
@@ -147,24 +168,14 @@ def _check_snap_settings(snap: dict, prefix: str) -> dict:
     if unknown:
         raise config_error(f"{prefix}{unknown[0]}", f"is not a SNAP setting; known: {sorted(_SNAP_KEYS)}")
     out = dict(snap)
-    if "twojmax" in snap:
-        out["twojmax"] = _number(snap, "twojmax", prefix, int, 0)
-        if out["twojmax"] > 12:
-            raise config_error(f"{prefix}twojmax", f"above 12 is impractical, got {out['twojmax']}")
-    for key in ("rcutfac", "rmin0"):
-        if key in snap and snap[key] is not None:
-            out[key] = _number(snap, key, prefix, float, 0.0, strict=key == "rcutfac")
-    if "rfac0" in snap:
-        out["rfac0"] = _number(snap, "rfac0", prefix, float, 0.0, strict=True)
-        if out["rfac0"] > 1.0:
-            raise config_error(f"{prefix}rfac0", f"must lie in (0, 1], got {out['rfac0']}")
-    for key in ("radelem", "wj"):
-        if key in snap and (
-            not isinstance(snap[key], (list, tuple)) or not all(isinstance(v, (int, float)) for v in snap[key])
-        ):
-            raise config_error(f"{prefix}{key}", f"must be a list of numbers (one per element), got {snap[key]!r}")
-    for key in ("bzeroflag", "switchflag", "quadraticflag"):
-        if key in snap and snap[key] not in (True, False, 0, 1):
+    for key, bound in SNAP_BOUNDS.items():
+        if snap.get(key) is not None or (key in snap and key not in ("rcutfac", "rmin0")):
+            out[key] = _checked(bound, snap[key], f"{prefix}{key}")
+    for key in SNAP_LISTS:
+        if key in snap:
+            out[key] = _numbers(snap[key], f"{prefix}{key}")
+    for key in SNAP_FLAGS:
+        if key in snap and (not isinstance(snap[key], (bool, int)) or snap[key] not in (0, 1)):
             raise config_error(f"{prefix}{key}", f"must be true/false, got {snap[key]!r}")
     return out
 
@@ -186,10 +197,14 @@ def parse_train_config(data: dict) -> TrainConfig:
             raise config_error("name", f"must be a non-empty string, got {data['name']!r}")
         config.name = data["name"]
     if "version" in data:
-        config.version = _number(data, "version", "", int, 1)
+        config.version = _checked(TOP_BOUNDS["version"], data["version"], "version")
     if data.get("elements") is not None:
         elements = data["elements"]
-        if not isinstance(elements, (list, tuple)) or not elements or any(e not in atomic_numbers for e in elements):
+        if (
+            not isinstance(elements, (list, tuple))
+            or not elements
+            or any(not isinstance(e, str) or e not in atomic_numbers for e in elements)
+        ):
             raise config_error("elements", f"must be a list of element symbols, got {elements!r}")
         if len(set(elements)) != len(elements):
             raise config_error("elements", f"must not repeat an element, got {elements!r}")
@@ -201,25 +216,28 @@ def parse_train_config(data: dict) -> TrainConfig:
     unknown = sorted(set(weights) - _WEIGHT_KEYS)
     if unknown:
         raise config_error(f"weights.{unknown[0]}", f"is not a weight; known: {sorted(_WEIGHT_KEYS)}")
-    for key in ("energy", "force", "stress"):
+    for key, bound in WEIGHT_BOUNDS.items():
         if key in weights:
-            _number(weights, key, "weights.", float, 0.0)
-    for group, values in (weights.get("groups") or {}).items():
-        if not isinstance(values, (list, tuple)) or len(values) != 3 or any(v < 0 for v in values):
+            _checked(bound, weights[key], f"weights.{key}")
+    groups = weights.get("groups") or {}
+    if not isinstance(groups, dict):
+        raise config_error("weights.groups", f"must map group names to [energy, force, stress], got {groups!r}")
+    for group, values in groups.items():
+        if len(_numbers(values, f"weights.groups.{group}")) != 3 or any(v < 0 for v in values):
             raise config_error(f"weights.groups.{group}", f"must be [energy, force, stress] >= 0, got {values!r}")
     config.weights = dict(weights)
     solver = data.get("solver", "svd")
-    if solver not in ("svd", "ridge"):
-        raise config_error("solver", f"must be 'svd' or 'ridge', got {solver!r}")
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise config_error("solver", f"must be one of {list(SOLVERS)}, got {solver!r}"[:400])
     config.solver = solver
     if "ridge_alpha" in data:
-        config.ridge_alpha = _number(data, "ridge_alpha", "", float, 0.0)
+        config.ridge_alpha = _checked(TOP_BOUNDS["ridge_alpha"], data["ridge_alpha"], "ridge_alpha")
     config.reference = _check_reference(data.get("reference"))
     shift = data.get("energy_shift") or {}
     if not isinstance(shift, dict) or any(e not in atomic_numbers for e in shift):
         raise config_error("energy_shift", f"must map element symbols to eV per atom, got {shift!r}")
     for element in shift:
-        _number(shift, element, "energy_shift.", float)
+        _checked(Bound(), shift[element], f"energy_shift.{element}")
     config.energy_shift = {e: float(v) for e, v in shift.items()}
     config.committee = _check_committee(data.get("committee"))
     mace = data.get("mace") or {}
@@ -228,14 +246,7 @@ def parse_train_config(data: dict) -> TrainConfig:
     unknown = sorted(set(mace) - set(MACE_DEFAULTS))
     if unknown:
         raise config_error(f"mace.{unknown[0]}", f"is not a MACE setting; known: {sorted(MACE_DEFAULTS)}")
-    for key, default in MACE_DEFAULTS.items():
-        if key in mace:
-            kind_of = int if isinstance(default, int) else float
-            minimum = 0.0 if key in ("max_L", "seed") else (0.0 if kind_of is float else 1)
-            mace[key] = _number(mace, key, "mace.", kind_of, minimum, strict=kind_of is float and key != "seed")
-    if "valid_fraction" in mace and not 0.0 < mace["valid_fraction"] < 1.0:
-        raise config_error("mace.valid_fraction", f"must lie strictly between 0 and 1, got {mace['valid_fraction']}")
-    config.mace = dict(mace)
+    config.mace = {key: _checked(MACE_BOUNDS[key], value, f"mace.{key}") for key, value in mace.items()}
     if kind == "MACE" and config.committee and config.committee["method"] == "hyperparameters":
         raise config_error("committee.method", "'hyperparameters' committees are for SNAP; use bootstrap/subsample")
     config.temperature_range = _range(data.get("temperature_range"), "temperature_range")
@@ -252,8 +263,10 @@ def _check_reference(reference) -> dict | None:
         unknown = sorted(set(reference) - {"type", "inner", "outer"})
         if unknown:
             raise config_error(f"reference.{unknown[0]}", "is not a ZBL setting; known: inner, outer")
-        inner = _number(reference, "inner", "reference.", float, 0.0, strict=True) if "inner" in reference else 4.0
-        outer = _number(reference, "outer", "reference.", float, 0.0, strict=True) if "outer" in reference else 4.8
+        inner, outer = (
+            _checked(ZBL_BOUNDS[key], reference[key], f"reference.{key}") if key in reference else default
+            for key, default in (("inner", 4.0), ("outer", 4.8))
+        )
         if inner >= outer:
             raise config_error("reference.inner", f"must be smaller than reference.outer ({inner} >= {outer})")
         return {"type": "zbl", "inner": inner, "outer": outer}
@@ -278,15 +291,12 @@ def _check_committee(committee) -> dict | None:
             f"committee.{unknown[0]}", "is not a committee setting; known: size, method, fraction, seed, members"
         )
     method = committee.get("method", "bootstrap")
-    if method not in _COMMITTEE_METHODS:
-        raise config_error("committee.method", f"must be one of {_COMMITTEE_METHODS}, got {method!r}")
+    if not isinstance(method, str) or method not in COMMITTEE_METHODS:
+        raise config_error("committee.method", f"must be one of {list(COMMITTEE_METHODS)}, got {method!r}"[:400])
     out = {"method": method, "seed": 0, "fraction": 0.8}
-    if "seed" in committee:
-        out["seed"] = _number(committee, "seed", "committee.", int, 0)
-    if "fraction" in committee:
-        out["fraction"] = _number(committee, "fraction", "committee.", float, 0.0, strict=True)
-        if out["fraction"] > 1.0:
-            raise config_error("committee.fraction", f"must lie in (0, 1], got {out['fraction']}")
+    for key in ("seed", "fraction"):
+        if key in committee:
+            out[key] = _checked(COMMITTEE_BOUNDS[key], committee[key], f"committee.{key}")
     if method == "hyperparameters":
         members = committee.get("members")
         if not isinstance(members, (list, tuple)) or len(members) < 2:
@@ -294,7 +304,9 @@ def _check_committee(committee) -> dict | None:
         out["members"] = [_check_snap_settings(m, f"committee.members[{i}].") for i, m in enumerate(members)]
         out["size"] = len(members)
     else:
-        out["size"] = _number(committee, "size", "committee.", int, 2) if "size" in committee else 4
+        out["size"] = (
+            _checked(COMMITTEE_BOUNDS["size"], committee["size"], "committee.size") if "size" in committee else 4
+        )
     return out
 
 

@@ -10,6 +10,7 @@ blew up (new seed, smaller timestep); the ``train`` and ``md`` inputs are those 
 
 from __future__ import annotations
 
+import inspect
 import pathlib
 
 from aiida import orm
@@ -29,7 +30,9 @@ from aiida_nanoos.functions.potential import (
     validate_potential,
 )
 from aiida_nanoos.functions.training_set import split_training_set
+from aiida_nanoos.potentials.md_settings import MAX_TEMPERATURE, MD_ATOMS
 from aiida_nanoos.potentials.md_setup import supercell_repetitions
+from aiida_nanoos.potentials.training_config import SPLIT_BOUNDS
 from aiida_nanoos.workflows.common import as_code, elements_of, fraction_validator
 from aiida_nanoos.workflows.label import LabelWorkChain
 from aiida_nanoos.workflows.md_base import MdBaseWorkChain
@@ -43,6 +46,25 @@ def validate_repetitions(value: orm.List | None, _) -> str | None:
     if len(values) != 3 or any(not isinstance(v, int) or v < 1 for v in values):
         return f"md_supercell must be three positive integers [na, nb, nc], got {values}"
     return None
+
+
+def check_protocol_numbers(inputs: dict) -> None:
+    """Refuse a protocol number of the wrong type or out of range, naming it (``md.atoms must be ...``)."""
+    for key, bound in SPLIT_BOUNDS.items():
+        problem = bound.problem(inputs.get(key))
+        if problem:
+            raise ValueError(f"{key} {problem}"[:400])
+    md = inputs.get("md")
+    if not isinstance(md, dict):
+        raise ValueError(f"md must be a mapping of MD settings, got {md!r}"[:400])
+    known = {*inspect.signature(md_parameters).parameters, "atoms", "max_temperature"}
+    unknown = sorted(set(md) - known)
+    if unknown:
+        raise ValueError(f"md.{unknown[0]} is not an MD setting; known: {sorted(known)}"[:400])
+    for key, bound in (("atoms", MD_ATOMS), ("max_temperature", MAX_TEMPERATURE)):
+        problem = bound.problem(md[key]) if key in md else None
+        if problem:
+            raise ValueError(f"md.{key} {problem}"[:400])
 
 
 def validate_inputs(inputs: dict, _) -> str | None:
@@ -161,9 +183,11 @@ class PotentialPipelineWorkChain(ProtocolMixin, WorkChain):
         """Builder from ``fast`` / ``balanced`` / ``precise`` (see ``protocols/pipeline.yaml``) plus ``overrides``.
 
         ``structure`` is the DFT parent cell, sampled (strain + rattle) for labelling; the MD cell is ``md_structure``
-        or ``structure`` repeated to about ``md.atoms`` atoms.
+        or ``structure`` repeated to about ``md.atoms`` atoms. A value of the wrong type or out of range in the
+        protocol's numbers (``md.steps: true``, ``validation_fraction: half``) raises ``ValueError`` naming it.
         """
         inputs = cls.get_protocol_inputs(protocol, overrides)
+        check_protocol_numbers(inputs)
         label_inputs = inputs["label"]
         builder = cls.get_builder()
         builder.label = LabelWorkChain.get_builder_from_protocol(
@@ -182,9 +206,12 @@ class PotentialPipelineWorkChain(ProtocolMixin, WorkChain):
             builder.validation_criteria = orm.Dict(inputs["validation_criteria"])
         md = dict(inputs["md"])
         builder.md.code = as_code(lmp_code)
-        target_atoms = md.pop("atoms")
-        max_temperature = md.pop("max_temperature", DEFAULT_MAX_TEMPERATURE)
-        builder.md.parameters = orm.Dict(md_parameters(**md))
+        target_atoms = int(md.pop("atoms"))
+        max_temperature = float(md.pop("max_temperature", DEFAULT_MAX_TEMPERATURE))
+        try:
+            builder.md.parameters = orm.Dict(md_parameters(**md))
+        except ValueError as error:
+            raise ValueError(f"md.{error}") from error
         builder.md.settings = orm.Dict({"max_temperature": max_temperature})
         if md_structure is not None:
             builder.md_structure = md_structure

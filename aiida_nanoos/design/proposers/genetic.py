@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from aiida_nanoos.design.config import GA_MUTATION_TYPES as MUTATION_TYPES  # one list, checked by the config too
 from aiida_nanoos.design.spaces import ParameterSpace, atoms_from_dict, atoms_to_dict
-
-MUTATION_TYPES = ("swap_element", "shift_atom", "change_lattice")
 
 
 def random_search(space: ParameterSpace, n: int, seed: int = 0) -> list[dict[str, Any]]:
