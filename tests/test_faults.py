@@ -311,7 +311,7 @@ def test_objective_dividing_by_zero_on_a_metal_fails_only_that_candidate(local_c
 
 # ------------------------------------------------------------------------------------------------------ SLURM
 @pytest.fixture(scope="module")
-def slurm_faults(aiida_profile):
+def slurm_faults(nanoos_resources):
     from aiida_nanoos.setup import cluster
     from aiida_nanoos.setup.computer import setup_computer, test_cluster_config
 
