@@ -218,3 +218,27 @@ def test_pause_play_watch_and_kill_a_submitted_campaign(daemon, daemon_profile, 
     assert killed.is_killed and _iterations(killed) < 20
     again = invoke("-p", daemon_profile.name, "campaign", "kill", killed.pk).output
     assert f"Process<{killed.pk}> is already terminated" in again
+
+
+# ---------------------------------------------------------------------------------------- the hybrid chain
+def test_pipeline_run_shows_its_stages_instead_of_reports(aiida_profile, nanoos_resources, tmp_path):
+    from tests.test_pipeline import TINY
+
+    config = {
+        "structure": {"bulk": "Si", "crystalstructure": "diamond", "a": 5.43},
+        "protocol": "fast",
+        "electronic_type": "insulator",
+        "overrides": TINY,
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    output = invoke("-p", aiida_profile.name, "hybrid", "run", path).output  # `hybrid` is `pipeline`
+    assert "finished with exit status 0" in output
+    stages = [line for line in output.splitlines() if line.startswith("stage ")]
+    numbers = [int(line.split()[1].split("/")[0]) for line in stages]
+    assert numbers == sorted(numbers) and {1, 3, 5} <= set(numbers)  # labelling, training and MD were seen
+    labelling = [re.match(r"stage 1/5 DFT labelling: (\d+)/6 done", line) for line in stages if line[6] == "1"]
+    labelled = [int(match.group(1)) for match in labelling]
+    assert labelled and labelled == sorted(labelled) and labelled[-1] <= 6
+    assert stages[-1].startswith("stage 5/5 MD with the potential: 54 atoms (done)")
+    assert "labelling 6 configurations" not in output  # the label work chain's report: hidden without -v info

@@ -63,7 +63,7 @@ def test_potential_and_md_plots(aiida_profile, si_snap, si_md, tmp_path):
     invoke(aiida_profile, "md", "plot", si_md.uuid, "-o", tmp_path / "md.png")
     assert_picture(tmp_path / "md.png")
     not_md = invoke(aiida_profile, "md", "plot", si_snap.creator.pk, "-o", thermo, expect_ok=False)
-    assert not_md.exit_code == 1 and "not an MD run" in not_md.output
+    assert not_md.exit_code == 2 and "not an MD run" in not_md.output  # a usage error, as verdi refuses a wrong ID
 
 
 def test_model_plot(aiida_profile, trained_model, tmp_path):

@@ -421,11 +421,21 @@ def _control(action: str, campaigns: tuple, timeout: float, **kwargs: Any) -> No
     from aiida.engine.processes import control
 
     function = {"pause": control.pause_processes, "play": control.play_processes, "kill": control.kill_processes}
+    active = []
+    for node in campaigns:
+        if node.is_terminated:  # verdi's message, without asking a broker that may not run
+            echo.echo_error(f"Process<{node.pk}> is already terminated.")
+        else:
+            active.append(node)
+    if not active:
+        return
     with messages_of("aiida") as records:
         try:
-            function[action](list(campaigns), timeout=timeout, **kwargs)
+            function[action](active, timeout=timeout, **kwargs)
         except control.ProcessTimeoutException as exception:
             echo.echo_critical(f"{exception}\n{REPAIR_INSTRUCTIONS}")
+        except ConnectionError as exception:
+            echo.echo_critical(f"{exception}\nIs the daemon running? Start it with `verdi daemon start`.")
     for record in records:
         message = record.getMessage()
         if record.levelno >= logging.ERROR:

@@ -9,6 +9,7 @@ from aiida.cmdline.utils.decorators import with_dbenv
 
 from .examples import example_option
 from .params import group
+from .progress import LabelProgress
 from .utils import launch, read_config, structure_from_spec
 
 #: Top-level keys of a label config; those in PROTOCOL_KEYS become protocol overrides.
@@ -75,9 +76,10 @@ def label() -> None:
 @example_option("label")
 @with_dbenv()
 def label_run(config_file: Path, submit: bool) -> None:
-    """Run the labelling work chain described by CONFIG_FILE (YAML)."""
+    """Run the labelling work chain described by CONFIG_FILE (YAML); here, it shows how many configurations are
+    labelled (`-v info`: the reports)."""
     builder = builder_from_config(read_config(config_file), config_file.parent)
-    node = launch(builder, submit)
+    node = launch(builder, submit, progress=LabelProgress)
     if submit:
         return
     from .training_set import echo_summary

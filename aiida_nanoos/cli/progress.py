@@ -141,6 +141,8 @@ def label_counts(label_node) -> tuple[int, int | None]:
     sampled = next((c for c in children if c.process_label == "sample_structures"), None)
     if sampled is not None:
         total = len(sampled.base.links.get_outgoing().all())
+    elif "sampling" in label_node.inputs:
+        total = None  # not sampled yet
     elif "configurations" in label_node.inputs:
         total = len(label_node.inputs.configurations)
     else:
@@ -176,6 +178,23 @@ class PipelineProgress:
             detail = f": {len(child.inputs.md.structure.sites)} atoms" + detail
         return Step(
             f"stage {index}/{len(PIPELINE_STAGES)} {STAGE_NAMES[current]}{detail}  elapsed {clock(elapsed)}", key
+        )
+
+
+class LabelProgress:
+    """``DFT labelling: 3/10 done  elapsed 0:00:40  left ~0:01:30`` of a ``nanoos.dft.label`` work chain."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def __call__(self) -> Step:
+        elapsed = _elapsed(self.node)
+        done, total = label_counts(self.node)
+        left = elapsed / done * (total - done) if done and total else None
+        return Step(
+            f"DFT labelling: {done}/{total if total is not None else '?'} done  elapsed {clock(elapsed)}  "
+            f"left ~{clock(left)}",
+            done,
         )
 
 
