@@ -58,13 +58,17 @@ def test_example_config_refuses_an_unknown_example():
     assert result.exit_code == 2 and "available: " in result.output and "analytic" in result.output
 
 
-def test_the_printed_examples_follow_their_schema():
-    schema_module = pytest.importorskip(
-        "aiida_nanoos.design.schema", reason="no configuration schema module yet (helper 'valid')"
-    )
-    for kind in ("campaign", "pipeline", "label"):
-        config = yaml.safe_load(invoke(kind, "run", "--example-config").output)
-        schema_module.validate(kind, config)
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("campaign", "group_iv"), ("campaign", "analytic"), ("campaign", "active_learning"), ("pipeline", "si"),
+     ("label", "si")],
+)  # fmt: skip
+def test_the_printed_examples_follow_their_schema(kind, name):
+    schema = pytest.importorskip("aiida_nanoos.schema", reason="no configuration schema module (aiida_nanoos.schema)")
+    config = yaml.safe_load(invoke(kind, "run", "--example-config", name).output)
+    assert schema.schema_errors(kind, config) == []
+    config["unknown_key"] = 1  # and the check can fail
+    assert schema.schema_errors(kind, config)
 
 
 def test_example_campaign_runs_as_printed_with_one_progress_line_per_iteration(example_run):
