@@ -915,3 +915,28 @@ def test_potential_training_config_with_a_non_finite_or_nested_value_is_refused(
 )
 def test_model_training_config_with_a_non_finite_or_out_of_range_value_is_refused(codes, field, value):
     assert_names(refusal(model_class(), model_inputs(codes, {**MODEL_BASE, field: value})), f"config.{field}")
+
+
+def test_the_pipeline_schema_states_the_md_and_split_bounds_the_builder_enforces(codes):
+    """Each bound of ``overrides.md`` and the split in the pipeline's JSON schema, probed at and beyond its limit:
+    the schema and ``get_builder_from_protocol`` agree, and the builder's refusal names the field."""
+    from aiida_nanoos.schema import json_schema, schema_errors
+    from tests.core.test_schema import bounded_numbers, probes, put
+
+    overrides = json_schema("pipeline")["properties"]["overrides"]
+    checked = []
+    for path, sub in bounded_numbers(overrides):
+        if path[0] not in ("md", "validation_fraction", "split_seed"):
+            continue
+        for value, ok in probes(sub):
+            field = ".".join(path)
+            in_schema = [e for e in schema_errors("pipeline", {"structure": "x", "overrides": put({}, path, value)})
+                         if e.startswith(f"overrides.{field}:")]  # fmt: skip
+            assert (in_schema == []) is ok, (field, value, in_schema)
+            if ok:
+                pipeline_inputs(codes, put({}, path, value))
+            else:
+                with pytest.raises(ValueError, match=field):
+                    pipeline_inputs(codes, put({}, path, value))
+            checked.append(field)
+    assert {"md.steps", "md.temperature", "md.timestep_fs", "md.atoms", "validation_fraction"} <= set(checked)

@@ -152,7 +152,7 @@ def renamed_config_keys(data: Mapping[str, Any]) -> str | None:
 
 
 #: Keys of ``config.property_model.training`` the campaign sets itself.
-_TRAINING_OWN_KEYS = ("target", "name", "version")
+TRAINING_OWN_KEYS = ("target", "name", "version")
 
 
 @dataclass
@@ -217,7 +217,7 @@ class PropertyModelSettings:
             if not isinstance(self.training, Mapping):
                 raise ValueError(f"{where}.training: must be a mapping of training settings")
             self.training = dict(self.training)
-            own = sorted(set(self.training) & set(_TRAINING_OWN_KEYS))
+            own = sorted(set(self.training) & set(TRAINING_OWN_KEYS))
             if own:
                 raise ValueError(f"{where}.training: {own} are set by the campaign (use property_model.target / name)")
             self.training_config("placeholder")  # validates with the trainer's own checks

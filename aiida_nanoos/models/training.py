@@ -34,7 +34,7 @@ METRICS_FILENAME = "metrics.json"
 UNCERTAINTY_METHODS = ("ensemble", "mc_dropout")
 
 #: Config keys, their types and defaults (None: no default / optional).
-_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
+CONFIG_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "target": (str, None),  # the target column (required)
     "name": (str, None),  # model name (the CalcJob names the output node with it)
     "version": (int, None),
@@ -112,11 +112,11 @@ def parse_model_config(config: dict) -> dict:
     """Validated config with defaults filled in; a ``ValueError`` names the offending field."""
     if not isinstance(config, dict):
         raise ValueError("the config must be a JSON object")
-    unknown = sorted(set(config) - set(_KEYS))
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
-        raise ValueError(f"config: unknown key(s) {unknown}; known: {sorted(_KEYS)}")
+        raise ValueError(f"config: unknown key(s) {unknown}; known: {sorted(CONFIG_KEYS)}")
     parsed: dict[str, Any] = {}
-    for key, (kind, default) in _KEYS.items():
+    for key, (kind, default) in CONFIG_KEYS.items():
         value = config.get(key, default)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
