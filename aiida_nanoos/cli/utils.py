@@ -89,31 +89,6 @@ def structure_from_spec(spec: Any, base_dir: Path, field: str = "structure"):
     raise click.BadParameter("give a file path, a node PK or {bulk: ELEMENT, ...}", param_hint=field)
 
 
-#: How often a process run in the foreground checks whether the sub-processes it waits for have finished.
-FOREGROUND_POLL_SECONDS = 0.1
-
-
-def foreground_runner():
-    """A runner for a process run here (see :func:`run_in_foreground` for its poll interval)."""
-    from aiida.manage import get_manager
-
-    # Not closed afterwards: closing a runner closes the event loop it shares with the next run (as aiida's own
-    # ``run`` does, the runner is left to the garbage collector).
-    return get_manager().create_runner(communicator=None, poll_interval=FOREGROUND_POLL_SECONDS)
-
-
-def run_in_foreground(builder):
-    """Run a process here until it is done; returns the process node.
-
-    ``aiida.engine.run`` makes a runner without a broker connection, so a WorkChain learns that its sub-processes
-    finished only by polling, at the profile's ``runner.poll.interval`` (an integer, 1 s here). Every WorkChain
-    level then waits up to a second after its children are done: about 0.5 s per campaign iteration. One status
-    query costs 0.7 ms, so polling ten times a second costs under 1 % of a core per waiting process.
-    """
-    _, node = foreground_runner().run_get_node(builder)
-    return node
-
-
 def check_inputs(builder) -> None:
     """Refuse what the process spec refuses before anything is stored or submitted: a usage error (exit code 2) with
     the spec's message, which names the port and the field, never a traceback."""
@@ -169,8 +144,15 @@ def launch(builder, submit: bool, progress=None):
         node = submit_process(builder)
         click.echo(f"Submitted {node.process_label}<{node.pk}>; follow it with `verdi process status {node.pk}`.")
         return node
-    if progress is not None:
-        from .progress import run_with_progress
+    from .progress import run_in_foreground, run_with_progress
 
+    if progress is not None:
         return run_with_progress(builder, progress)
     return run_in_foreground(builder)
+
+
+def run_in_foreground(builder):
+    """Run a process here until it is done, without progress (benchmarks time it); returns the process node."""
+    from .progress import run_in_foreground as run
+
+    return run(builder)
