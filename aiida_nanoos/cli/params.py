@@ -97,10 +97,30 @@ CAMPAIGN = QueryIdentifier("CAMPAIGN", "load_campaign_node")
 MD_RUN = QueryIdentifier("MD_RUN", "load_md")
 #: A property model by PK, UUID, name (latest version) or ``name_vN``.
 MODEL = QueryIdentifier("MODEL", "load_model")
+
+
+class DataOfKind(types.DataParamType):
+    """aiida's ``DataParamType`` for one data plugin, saying what a node of another kind is instead."""
+
+    def __init__(self, entry_point: str, what: str):
+        super().__init__(sub_classes=(entry_point,))
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as refused:
+            try:
+                other = types.NodeParamType().convert(value, param, ctx)
+            except click.BadParameter:
+                raise refused from None
+            self.fail(f"node {value} is a {type(other).__name__}, not a {self.what}", param, ctx)
+
+
 #: An ML potential (``nanoos.potential``) by PK, UUID or label.
-POTENTIAL = types.DataParamType(sub_classes=("aiida.data:nanoos.potential",))
+POTENTIAL = DataOfKind("aiida.data:nanoos.potential", "potential")
 #: A training set (``nanoos.training_set``) by PK, UUID or label.
-TRAINING_SET = types.DataParamType(sub_classes=("aiida.data:nanoos.training_set",))
+TRAINING_SET = DataOfKind("aiida.data:nanoos.training_set", "training set")
 #: Any process (a DFT calculation, a work chain) by PK, UUID or label.
 PROCESS = types.ProcessParamType()
 #: A work chain, e.g. a potential pipeline, by PK, UUID or label.
