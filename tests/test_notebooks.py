@@ -21,12 +21,14 @@ import nbformat
 import numpy as np
 import pytest
 from aiida import orm
+from aiida.engine import submit
 from jupyter_client.kernelspec import KernelSpecManager
 from matplotlib.image import imread
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
 from aiida_nanoos import query
+from tests.campaign_fixtures import campaign_builder, daemon, daemon_profile  # noqa: F401
 from tests.core.plots.test_plots import assert_picture
 
 pytestmark = pytest.mark.slow
@@ -241,3 +243,25 @@ def test_provenance_queries_notebook_answers_from_the_graph(aiida_config, aiida_
         if "text/markdown" in output.get("data", {})
     ]
     assert len(shown) == 5 and all("qb.append(" in text for text in shown)
+
+
+def test_progress_widget_follows_a_campaign_running_in_the_daemon(daemon, monkeypatch):  # noqa: F811
+    """What the notebooks do with SUBMIT = True: the widget reads a campaign the daemon runs until it ends."""
+    monkeypatch.syspath_prepend(str(NOTEBOOKS))
+    from nanoos_widgets import CampaignProgress
+
+    node = submit(campaign_builder({"algorithm": "random", "batch_size": 2, "max_iterations": 4, "seed": 3}))
+    progress = CampaignProgress(node)
+    seen, read = [], progress.refresh
+    progress.refresh = lambda: seen.append(read()) or seen[-1]
+    status = progress.watch(interval=0.5, timeout=300)
+    assert node.is_finished_ok, node.exit_message
+    # it followed the campaign from its start (nothing recorded yet) to its end, one iteration after the other
+    iterations = [s.get("iteration", 0) for s in seen]
+    assert iterations[0] < 4 and iterations == sorted(iterations) and iterations[-1] == status["iteration"] == 4
+    assert (progress.bar.value, progress.bar.max, progress.bar.description) == (4, 4, "4/4")
+    assert progress.bar.bar_style == "success"
+    statistics = node.outputs.statistics.get_dict()
+    assert status["best_so_far"] == pytest.approx(statistics["best_objective_value"])
+    assert f"so far: {statistics['best_objective_value']:.4g} eV" in progress.text.value
+    assert "evaluations used: 8" in progress.text.value and "finished (exit status 0)" in progress.text.value

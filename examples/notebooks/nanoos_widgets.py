@@ -24,7 +24,7 @@ def structure_view(structure: orm.StructureData, title: str | None = None) -> An
     """AiiDAlab's 3D structure viewer when ``aiidalab_widgets_base`` is importable, else a matplotlib drawing of the
     cell seen along two directions (ASE's ``plot_atoms``), so the notebook runs outside AiiDAlab too."""
     try:
-        from aiidalab_widgets_base import StructureDataViewer
+        from aiidalab_widgets_base.viewers import StructureDataViewer
     except ImportError:  # not in AiiDAlab: draw it with ASE
         return structure_figure(structure, title)
     return StructureDataViewer(structure=structure)
