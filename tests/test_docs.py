@@ -137,6 +137,24 @@ def test_cli_process_and_api_references_are_generated(built_docs):
 
 
 @pytest.mark.slow
+def test_configuration_reference_is_generated_from_the_schema(built_docs):
+    from aiida_nanoos.design.config import ALGORITHMS
+    from aiida_nanoos.schema import json_schema, schema_kinds
+
+    page = built_docs / "reference" / "configuration.html"
+    for kind in schema_kinds():
+        table = section_text(page, f"config-{kind.replace('_', '-')}")
+        assert json_schema(kind)["description"] in table, kind
+    campaign = section_text(page, "config-campaign")
+    algorithm = campaign[campaign.index("config.algorithm") :][:400]
+    assert "allowed: " + ", ".join(ALGORITHMS) in algorithm, algorithm
+    assert "search_space.dimensions[type=substitution].host" in campaign
+    iterations = json_schema("campaign")["properties"]["config"]["properties"]["max_iterations"]
+    row = f"config.max_iterations integer no {iterations['description']}; >= 1; default: {iterations['default']}"
+    assert row in campaign, campaign[campaign.index("config.max_iterations") :][:300]
+
+
+@pytest.mark.slow
 def test_every_notebook_is_a_page(built_docs):
     notebooks = sorted((ROOT / "examples" / "notebooks").glob("*.ipynb"))
     index = text_of(built_docs / "notebooks" / "index.html")

@@ -5,15 +5,14 @@
   aiida-core. No hand-written table: a new exit code appears in the docs the next time they are built.
 * ``nanoos-process-specs``: the ``aiida-workchain`` / ``aiida-calcjob`` directive of ``aiida.sphinxext`` for every
   work chain or CalcJob entry point, and the docstring of every calcfunction.
-* ``nanoos-config-schema``: the JSON schema of each configuration kind (``label``, ``hybrid``, ``campaign``,
-  ``training``) when the package provides one (see :data:`SCHEMA_PROVIDERS`).
+* ``nanoos-config-schema``: a table of every key of each kind of configuration file, from the JSON schemas of
+  :mod:`aiida_nanoos.schema` (the parsers' own allowed values, bounds and defaults).
 * On ``config-inited``: an in-memory AiiDA profile (``aiida.sphinxext`` calls ``load_profile()``), and the notebooks
   of ``examples/notebooks`` copied into ``docs/notebooks`` (Sphinx reads documents only from its source folder).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import re
@@ -30,15 +29,6 @@ from sphinx.util.docutils import SphinxDirective
 
 PACKAGE = "aiida_nanoos"
 PROCESS_GROUPS = ("aiida.workflows", "aiida.calculations")
-#: Where the configuration schema may live (module, function): the first importable one is used. The function takes
-#: a configuration kind and returns its JSON schema (a dict); ``kinds`` lists the kinds when the module has it.
-SCHEMA_PROVIDERS = (
-    ("aiida_nanoos.schemas", "json_schema"),
-    ("aiida_nanoos.config_schema", "json_schema"),
-    ("aiida_nanoos.design.schema", "json_schema"),
-    ("aiida_nanoos.cli.schema", "json_schema"),
-)
-SCHEMA_KINDS = ("label", "hybrid", "campaign", "training")
 
 
 # ---------------------------------------------------------------------------------------------------------- helpers
@@ -199,94 +189,119 @@ class ProcessSpecsDirective(SphinxDirective):
         return container.children
 
 
-def find_schema_provider():
-    """The first (module name, callable) of :data:`SCHEMA_PROVIDERS` that imports, else None."""
-    for module_name, function in SCHEMA_PROVIDERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        if callable(getattr(module, function, None)):
-            return module, getattr(module, function)
-    return None
-
-
 class ConfigSchemaDirective(SphinxDirective):
-    """The JSON schema of every configuration kind, as tables of fields, from the package's schema function."""
+    """One table per configuration kind (every key, its type, whether it is required, its meaning, allowed values,
+    default and bounds), generated from :func:`aiida_nanoos.schema.json_schema`."""
 
     def run(self) -> list[nodes.Node]:
-        provider = find_schema_provider()
-        if provider is None:
-            note = nodes.warning()
-            note += nodes.paragraph(
-                text="The configuration schema module is not part of this version of the package yet: until it is, "
-                "the README's tables of the label, pipeline and campaign keys are the reference."
-            )
-            return [note]
-        module, function = provider
-        kinds = tuple(getattr(module, "KINDS", None) or getattr(module, "kinds", lambda: SCHEMA_KINDS)())
+        from aiida_nanoos.schema import json_schema, schema_kinds
+
         output: list[nodes.Node] = []
-        for kind in kinds:
-            schema = function(kind)
-            part = section(f"{kind}", f"config-{kind}")
+        for kind in schema_kinds():
+            schema = json_schema(kind)
+            part = section(kind, f"config-{kind}")
             if schema.get("description"):
                 part += nodes.paragraph(text=schema["description"])
-            rows = [[nodes.literal(text=path), kind_of(spec), required, describe(spec)] for path, spec, required in
-                    walk_schema(schema, schema)]  # fmt: skip
-            part += table(["key", "type", "required", "meaning"], rows, [25, 15, 8, 52])
-            block = nodes.literal_block(text=json.dumps(schema, indent=2), language="json")
-            details = nodes.container(classes=["nanoos-schema-json"])
-            details += nodes.paragraph(text="The JSON schema:")
-            details += block
-            part += details
+            rows = [
+                [nodes.literal(text=path), type_of(spec), required, describe(spec)]
+                for path, spec, required in walk_schema(schema)
+            ]
+            part += table(["key", "type", "required", "meaning"], rows, [28, 14, 8, 50], classes=["nanoos-config"])
             output.append(part)
         return output
 
 
-def resolve(schema: dict, root: dict) -> dict:
-    """Follow a local ``$ref`` (``#/$defs/...`` or ``#/definitions/...``)."""
-    seen = 0
-    while isinstance(schema, dict) and "$ref" in schema and seen < 20:
-        target: Any = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        seen += 1
-    return schema
+def variants(spec: dict) -> list[dict]:
+    """The alternatives of an ``anyOf`` / ``oneOf`` (or the schema itself)."""
+    return list(spec.get("anyOf") or spec.get("oneOf") or [spec])
 
 
-def walk_schema(schema: dict, root: dict, prefix: str = "", depth: int = 0):
-    """(dotted key, field schema, 'yes'/'no') of every property, depth first (nested objects up to 4 levels)."""
-    schema = resolve(schema, root)
-    required = set(schema.get("required", []))
-    for name, spec in (schema.get("properties") or {}).items():
-        spec = resolve(spec, root)
-        path = f"{prefix}{name}"
-        yield path, spec, "yes" if name in required else "no"
-        if depth < 4 and (spec.get("properties") or {}):
-            yield from walk_schema(spec, root, f"{path}.", depth + 1)
+def walk_schema(schema: dict, prefix: str = "", depth: int = 0, seen: set[str] | None = None):
+    """(dotted key, schema, 'yes'/'no'/'') of every key, depth first: nested mappings as ``a.b``, the items of a list
+    as ``a[]``, and list items of several kinds (the dimensions of a space) as ``a[type=KIND]``."""
+    seen = set() if seen is None else seen
+    if depth > 6:
+        return
+    for variant in variants(schema):
+        required = set(variant.get("required", []))
+        for name, spec in (variant.get("properties") or {}).items():
+            path = f"{prefix}{name}"
+            if path not in seen and not (name == "type" and "const" in spec):
+                seen.add(path)
+                yield path, spec, "yes" if name in required else "no"
+            yield from walk_children(spec, path, depth, seen)
 
 
-def kind_of(spec: dict) -> str:
+def walk_children(spec: dict, path: str, depth: int, seen: set[str]):
+    """The keys below one key: its own mapping(s), or those of its list items."""
+    for variant in variants(spec):
+        if variant.get("properties"):
+            yield from walk_schema(variant, f"{path}.", depth + 1, seen)
+        items = variant.get("items")
+        if not isinstance(items, dict):
+            continue
+        kinds = variants(items)
+        if len(kinds) > 1:
+            for item in kinds:
+                const = ((item.get("properties") or {}).get("type") or {}).get("const")
+                item_path = f"{path}[type={const}]" if const else f"{path}[]"
+                if const and item_path not in seen:
+                    seen.add(item_path)
+                    yield item_path, item, ""
+                yield from walk_schema(item, f"{item_path}.", depth + 1, seen)
+        elif items.get("properties"):
+            yield from walk_schema(items, f"{path}[].", depth + 1, seen)
+
+
+def type_of(spec: dict) -> str:
+    """A short type: ``integer``, ``integer | null``, ``list of number``, ``one of`` (enumerations), ..."""
+    if "const" in spec:
+        return "constant"
     if "enum" in spec:
         return "one of"
-    if "anyOf" in spec or "oneOf" in spec:
-        options = spec.get("anyOf") or spec.get("oneOf")
-        return " | ".join(sorted({str(o.get("type", "object")) for o in options if isinstance(o, dict)}))
-    value = spec.get("type", "")
-    return " | ".join(value) if isinstance(value, list) else str(value)
+    names: list[str] = []
+    for variant in variants(spec):
+        value = variant.get("type", "mapping" if "properties" in variant or "required" in variant else "any")
+        for name in value if isinstance(value, list) else [value]:
+            if name == "array":
+                inner = variant.get("items", {}).get("type") if isinstance(variant.get("items"), dict) else None
+                name = f"list of {' | '.join(inner) if isinstance(inner, list) else inner}" if inner else "list"
+            elif name == "object":
+                name = "mapping"
+            if name not in names:
+                names.append(name)
+    return " | ".join(names)
+
+
+#: JSON Schema keywords of bounds and how the table writes them.
+BOUNDS = (
+    ("minimum", ">="),
+    ("exclusiveMinimum", ">"),
+    ("maximum", "<="),
+    ("exclusiveMaximum", "<"),
+    ("minItems", "items >="),
+    ("maxItems", "items <="),
+    ("minLength", "length >="),
+    ("maxLength", "length <="),
+)
 
 
 def describe(spec: dict) -> str:
+    """Description, allowed values, bounds and default of one key, as one line of text."""
     parts = [spec.get("description") or spec.get("title") or ""]
-    if "enum" in spec:
-        parts.append("allowed: " + ", ".join(map(str, spec["enum"])))
+    for variant in variants(spec):
+        if "enum" in variant:
+            parts.append("allowed: " + ", ".join("null" if v is None else str(v) for v in variant["enum"]))
+        bounds = dict(variant)
+        if "minItems" in bounds and bounds["minItems"] == bounds.get("maxItems"):
+            parts.append(f"exactly {bounds.pop('minItems')} items")
+            bounds.pop("maxItems")
+        words = [f"{word} {bounds[key]}" for key, word in BOUNDS if key in bounds]
+        if words:
+            parts.append(", ".join(words))
     if "default" in spec:
         parts.append(f"default: {json.dumps(spec['default'])}")
-    for key, word in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
-        if key in spec:
-            parts.append(f"{word} {spec[key]}")
-    return "; ".join(p for p in parts if p)
+    return "; ".join(dict.fromkeys(p for p in parts if p))
 
 
 # ------------------------------------------------------------- help texts written for a terminal, shown as text
