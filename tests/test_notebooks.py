@@ -38,10 +38,16 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "examples" / "notebooks"
 CELL_TIMEOUT = 900
 
 
-def execute(name: str, aiida_config, aiida_profile, output_dir: Path, **parameters) -> nbformat.NotebookNode:
-    """Run notebook ``name`` with ``parameters`` injected after its ``parameters`` cell (papermill's convention);
-    the executed notebook is also written to ``output_dir`` to look at when a test fails."""
+def execute(
+    name: str, aiida_config, aiida_profile, output_dir: Path, stop_before: str | None = None, **parameters
+) -> nbformat.NotebookNode:
+    """Run notebook ``name`` with ``parameters`` injected after its ``parameters`` cell (papermill's convention), up
+    to the first cell tagged ``stop_before`` if given; the executed notebook is also written to ``output_dir`` to look
+    at when a test fails."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    if stop_before:
+        tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
+        notebook.cells = notebook.cells[: next(i for i, cell_tags in enumerate(tags) if stop_before in cell_tags)]
     tagged = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{name}: one cell tagged `parameters` expected, found {len(tagged)}"
     values = {"PROFILE": aiida_profile.name, "OUTPUT_DIR": str(output_dir), **parameters}
@@ -126,6 +132,21 @@ def bo_run(aiida_config, aiida_profile, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------- tests
+@pytest.mark.parametrize(
+    ("name", "summary"),
+    [
+        ("hybrid_si.ipynb", "10 DFT cells of 8 atoms, SNAP 2J=6, MD supercell [5, 5, 5] for 500 steps"),
+        ("bo_campaign.ipynb", "bayesian_optimization: 4 iterations of 3 candidates, evaluator band_gap"),
+        ("active_learning.ipynb", "6 iterations of 4, evaluator band_gap; model cgcnn_sige_bandgap after 8 labels"),
+    ],
+)
+def test_default_settings_build_the_example_files_processes(name, summary, aiida_config, aiida_profile, tmp_path):
+    """What an AiiDAlab user gets without changing a parameter: the YAML files' real settings (pw.x evaluators, the
+    1000-atom MD), checked by the builders, up to the cell that would launch them."""
+    notebook = execute(name, aiida_config, aiida_profile, tmp_path, stop_before="launch")
+    assert summary in stdout(notebook)
+
+
 def test_hybrid_si_notebook_runs_dft_fit_validation_and_md(hybrid_run):
     notebook, node, output = hybrid_run
     assert node.process_label == "PotentialPipelineWorkChain" and node.is_finished_ok, node.exit_message
