@@ -28,6 +28,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,6 +90,8 @@ class KillEvent:
     replaced_by: list[int]
     how: str
     seconds_to_replace: float
+    #: what the run's live processes were doing at the kill (``process_label: process_status``)
+    interrupted: list[str] = field(default_factory=list)
 
 
 def calcjob_uuid(workdir: str) -> str | None:
@@ -104,6 +107,21 @@ def calcjob_uuid(workdir: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ set-up
+def unavailable_reason() -> str | None:
+    """Why this machine cannot host the run (``None`` when it can): PostgreSQL and RabbitMQ must be running, or
+    installed and startable, which needs root (the role and database are created as the postgres user)."""
+    from aiida_nanoos.setup import services
+
+    if services.port_open(services.POSTGRES_PORT) and services.port_open(services.RABBITMQ_PORT):
+        return None
+    missing = [tool for tool in ("pg_ctlcluster", "rabbitmq-server") if shutil.which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (Debian: apt-get install postgresql rabbitmq-server)"
+    if not services.is_root():
+        return "PostgreSQL / RabbitMQ are down and starting them needs root"
+    return None
+
+
 def use_config_folder(aiida_path: Path) -> None:
     """Point this process (and the daemon it starts) at the AiiDA configuration under ``aiida_path``."""
     from aiida.manage.configuration import reset_config
@@ -302,6 +320,26 @@ def small_evaluation_structures(count: int, seed: int) -> list:
         atoms.set_chemical_symbols([rng.choice(("Si", "Ge")) for _ in range(len(atoms))])
         structures.append(orm.StructureData(ase=atoms))
     return structures
+
+
+def interrupted_work(since, limit: int = 8) -> list[str]:
+    """What the live processes of the run are doing now (``PwCalculation: Waiting for transport task: submit``)."""
+    from aiida import orm
+
+    query = orm.QueryBuilder().append(
+        orm.ProcessNode,
+        filters={"ctime": {">=": since}, "attributes.process_state": {"in": list(ACTIVE_STATES)}},
+        project=["attributes.process_label", "attributes.process_status", "attributes.process_state"],
+    )
+    return sorted(f"{label}: {status or state}" for label, status, state in query.all())[:limit]
+
+
+def progressed_since(since, moment) -> bool:
+    """Whether a worker has written to a process of the run after ``moment`` (so the new workers are working)."""
+    from aiida import orm
+
+    query = orm.QueryBuilder().append(orm.ProcessNode, filters={"ctime": {">=": since}, "mtime": {">": moment}})
+    return query.count() > 0
 
 
 def active_processes(since) -> int:
@@ -523,16 +561,23 @@ def run_reliability(
     )
     watched = main + small
     events: list[KillEvent] = []
+    last_kill = since
     while len(events) < kills and not all(n.is_terminated for n in watched):
-        pause = rng.uniform(*gap_seconds)
-        deadline = time.monotonic() + pause
+        # a random moment once the (new) workers have done something, so every kill interrupts real work
+        while not progressed_since(since, last_kill) and not all(n.is_terminated for n in watched):
+            time.sleep(0.5)
+        deadline = time.monotonic() + rng.uniform(*gap_seconds)
         while time.monotonic() < deadline and not all(n.is_terminated for n in watched):
             time.sleep(0.2)
         if all(n.is_terminated for n in watched):
             break
+        interrupted = interrupted_work(since)
         event = kill_workers(client, workers, start)
+        event.interrupted = interrupted
+        last_kill = timezone.now()
         events.append(event)
         log(f"kill {len(events)}/{kills} at {event.at_seconds:.1f} s: {event.killed} -> {event.replaced_by}")
+        log(f"    interrupted: {'; '.join(interrupted) or 'nothing live'}")
     wait_until(lambda: all(n.is_terminated for n in watched), timeout, "the campaigns and evaluations to finish", 2)
     wait_until(lambda: active_processes(since) == 0, 600, "every process of the run to terminate", 2)
     wait_until(lambda: jobs_still_queued(environment, account) == 0, 600, "the scheduler queue to empty", 2)
@@ -593,6 +638,7 @@ def print_figures(figures: dict) -> None:
             f"    at {event['at_seconds']:7.1f} s killed {event['killed']}, new {event['replaced_by']} "
             f"in {event['seconds_to_replace']:.1f} s ({event['how']})"
         )
+        click.echo(f"      interrupting {'; '.join(event['interrupted']) or 'nothing live'}")
     click.echo(f"  campaigns finished ok          {figures['campaigns_finished_ok']}/{len(campaigns)}")
     click.echo(
         f"  evaluations expected / done / duplicated / lost   {figures['evaluations_expected']} / "
@@ -661,7 +707,7 @@ def command(
         environment = prepare_environment(use_cluster=not local)
         if caching is None:
             caching = campaigns > 1 or evaluations > 0
-        log = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
+        log = lambda line: click.echo(line, err=True)  # noqa: E731 - progress on stderr, figures on stdout
         for line in environment.lines:
             log(f"  {line}")
         figures = run_reliability(

@@ -113,3 +113,9 @@ def ensure_postgres_database(name: str, user: str, password: str) -> bool:
         )
         created = True
     return created
+
+
+def drop_postgres_database(name: str, user: str) -> None:
+    """Remove a profile's database and role (as the postgres superuser, like their creation), connections or not."""
+    run_as_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run_as_postgres(f'DROP ROLE IF EXISTS "{user}"')
