@@ -24,6 +24,7 @@ submitted again afterwards: its pw.x CalcJob must come from the cache and the sc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -131,6 +132,12 @@ def use_config_folder(aiida_path: Path) -> None:
     os.environ["AIIDA_PATH"] = str(aiida_path)
     AiiDAConfigDir.set(aiida_path / ".aiida")
     reset_config()
+
+
+def profile_name_for(aiida_path: Path) -> str:
+    """The profile name of a configuration folder: its database is named after it, so two folders never share one."""
+    digest = hashlib.sha1(str(aiida_path.resolve()).encode()).hexdigest()[:8]
+    return f"{PROFILE_NAME}-{digest}"
 
 
 def prepare_environment(profile_name: str = PROFILE_NAME, use_cluster: bool = True) -> Environment:
@@ -704,7 +711,7 @@ def command(
     """Kill every daemon worker at random moments while campaigns of real pw.x run; count from the scheduler."""
     use_config_folder(aiida_path)
     try:
-        environment = prepare_environment(use_cluster=not local)
+        environment = prepare_environment(profile_name=profile_name_for(aiida_path), use_cluster=not local)
         if caching is None:
             caching = campaigns > 1 or evaluations > 0
         log = lambda line: click.echo(line, err=True)  # noqa: E731 - progress on stderr, figures on stdout
