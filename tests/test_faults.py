@@ -17,6 +17,7 @@ and ``scancel`` from outside, checked against SLURM's own job completion log.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiida import orm
 from aiida.common import LinkType
@@ -36,6 +38,8 @@ from aiida_nanoos.workflows.campaign import CampaignWorkChain, evaluator_builder
 from aiida_nanoos.workflows.failure_reasons import diagnose_job_output
 from tests.campaign_fixtures import iteration_results
 from tests.test_campaign_external import Agent
+
+pytest_plugins = ["tests.potential_fixtures"]
 
 STAND_IN = Path(__file__).parent / "fault_codes" / "pw_fault.sh"
 #: Tiny pw.x settings: about a second per SCF of a 2-atom cell.
@@ -407,3 +411,65 @@ def test_job_cancelled_from_outside_is_recorded(slurm_campaign, slurm_faults):
     assert canceller.cancelled == [job_id]  # the job AiiDA recorded is the one scancel hit
     assert completed_jobs(slurm_faults.jobcomp_log)[job_id]["JobState"] == "CANCELLED"
     assert record["error"].startswith(f"SLURM job {job_id} CANCELLED: PwCalculation<{calc.pk}> (job {job_id})")
+
+
+# ------------------------------------------------------------------------------------------------- LAMMPS on SLURM
+def si64() -> orm.StructureData:
+    return orm.StructureData(ase=bulk("Si", "diamond", a=5.43, cubic=True).repeat((2, 2, 2)))
+
+
+def md_steps_per_second(node: orm.CalcJobNode) -> float:
+    """LAMMPS' own timing of a finished run (``Loop time of T on P procs for N steps``)."""
+    text = node.outputs.retrieved.base.repository.get_object_content(node.get_option("output_filename"))
+    seconds, steps = re.search(r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps", text).groups()
+    return int(steps) / float(seconds)
+
+
+@pytest.mark.slow
+def test_md_past_its_walltime_continues_from_its_restart_file(slurm_faults, si_snap):
+    """A real LAMMPS run on SLURM meant to take about two minutes, with a 60 s time limit: SLURM kills it, the
+    walltime handler of ``nanoos.md.base`` continues from its last restart file for the remaining steps, and the
+    MD reaches its last step."""
+    from aiida_nanoos.calculations.md import md_parameters
+    from aiida_nanoos.setup.cluster import PARTITION, completed_jobs
+    from aiida_nanoos.workflows.md_base import MdBaseWorkChain
+
+    md = {"code": orm.load_code("lmp@localhost"), "potential": si_snap, "structure": si64()}
+    probe = md_parameters("nvt", temperature=600, steps=1000, seed=2, thermo_every=100, dump_every=1000)
+    _, calibration = run_get_node(MdBaseWorkChain, md={**md, "parameters": orm.Dict(probe)})
+    assert calibration.is_finished_ok, calibration.exit_message
+    speed = md_steps_per_second(calibration.called[0])
+    steps = int(speed * 120) // 100 * 100  # about two minutes of MD at this machine's current speed
+    print(f"LAMMPS SNAP Si64: {speed:.0f} steps/s here; the SLURM run asks for {steps} steps")
+    parameters = md_parameters("nvt", temperature=600, steps=steps, seed=2, thermo_every=steps // 20, dump_every=steps)
+    md.update(code=orm.load_code("lmp@slurm-test"), parameters=orm.Dict(parameters))
+    md["metadata"] = {
+        "options": {
+            "account": "nanoos-ci",
+            "queue_name": PARTITION,
+            "max_wallclock_seconds": 60,
+            "resources": {"num_machines": 1, "num_mpiprocs_per_machine": 1},
+        }
+    }
+    results, node = run_get_node(MdBaseWorkChain, md=md, max_iterations=orm.Int(5))
+    assert node.is_finished_ok, node.exit_message
+    runs = sorted(node.called, key=lambda n: n.ctime)
+    first, last = runs[0], runs[-1]
+    assert len(runs) >= 2 and last.is_finished_ok
+    jobs = completed_jobs(slurm_faults.jobcomp_log)
+    assert jobs[first.get_job_id()]["JobState"] == "TIMEOUT"  # SLURM killed it at the time limit
+    assert first.exit_status == 400  # ERROR_OUT_OF_WALLTIME (the scheduler's 120, read by the parser)
+    restart = first.outputs.restartfile
+    step = int(restart.filename.rsplit(".", 1)[1])
+    assert 0 < step < steps
+    second = runs[1]
+    assert second.inputs.input_restartfile.uuid == restart.uuid
+    assert second.inputs.parameters["md"]["reset_timestep"] == [step]
+    assert second.inputs.parameters["md"]["max_number_steps"] == steps - step
+    reports = " ".join(log.message for log in orm.Log.collection.get_logs_for(node))
+    assert f"continuing from restart file {restart.filename} (step {step})" in reports
+    # the continuations together reach the step the MD asked for, and the thermostat holds 600 K
+    assert results["results"]["final_step"] == steps
+    assert jobs[last.get_job_id()]["JobState"] == "COMPLETED"
+    temperatures = last.outputs.time_dependent_computes.get_array("Temp")
+    assert 300 < float(np.mean(temperatures)) < 900
