@@ -240,9 +240,11 @@ def test_pipeline_run_shows_its_stages_instead_of_reports(aiida_profile, nanoos_
     assert "finished with exit status 0" in output
     stages = [line for line in output.splitlines() if line.startswith("stage ")]
     numbers = [int(line.split()[1].split("/")[0]) for line in stages]
-    assert numbers == sorted(numbers) and {1, 3, 5} <= set(numbers)  # labelling, training and MD were seen
-    labelling = [re.match(r"stage 1/5 DFT labelling: (\d+)/6 done", line) for line in stages if line[6] == "1"]
+    assert numbers == sorted(numbers) and {1, 3, 5} <= set(numbers), stages  # labelling, training and MD were seen
+    # before the configurations are sampled their number is not known yet: 0/?
+    labelling = [re.match(r"stage 1/5 DFT labelling: (\d+)/(6|\?) done", line) for line in stages if line[6] == "1"]
+    assert all(labelling), stages
     labelled = [int(match.group(1)) for match in labelling]
-    assert labelled and labelled == sorted(labelled) and labelled[-1] <= 6
-    assert stages[-1].startswith("stage 5/5 MD with the potential: 54 atoms (done)")
+    assert labelled and labelled == sorted(labelled) and labelled[-1] <= 6, stages
+    assert stages[-1].startswith("stage 5/5 MD with the potential: 54 atoms (done)"), stages
     assert "labelling 6 configurations" not in output  # the label work chain's report: hidden without -v info
