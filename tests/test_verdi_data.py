@@ -137,3 +137,24 @@ def test_model_list_and_show_through_verdi(aiida_profile):
 
     unknown = verdi(aiida_profile, "data", "nanoos.model", "show", "no_such_model", expect_ok=False)
     assert unknown.returncode != 0 and "verdi_toy" in unknown.stdout + unknown.stderr  # the available names
+
+
+def test_verdi_node_graph_generate_draws_the_provenance_of_a_split(aiida_profile, tmp_path):
+    """Graphviz (`dot`, a Debian package `make` installs) renders the provenance graph of a training-set split."""
+    from aiida import orm
+
+    from aiida_nanoos.functions.training_set import split_training_set
+
+    assert shutil.which("dot"), "Graphviz is missing: `make system` as root installs it (apt-get install graphviz)"
+    training_set = TrainingSetData(labelled_frames(5)).store()
+    split = split_training_set(training_set, orm.Float(0.4), orm.Int(1))
+    output = tmp_path / "split.png"
+    verdi(aiida_profile, "node", "graph", "generate", "-f", "png", "-O", str(output), str(training_set.pk))
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    canonical = tmp_path / "split.canon"  # Graphviz's own text format: one `N<pk>` per node, `N<a> -> N<b>` per link
+    verdi(aiida_profile, "node", "graph", "generate", "-f", "canon", "-O", str(canonical), str(training_set.pk))
+    graph = canonical.read_text()
+    calculation = split["train"].creator
+    assert f"N{training_set.pk} -> N{calculation.pk}" in graph  # INPUT_CALC
+    for created in (split["train"], split["validation"]):
+        assert f"N{calculation.pk} -> N{created.pk}" in graph  # CREATE
