@@ -35,8 +35,8 @@ doctor: venv
 	$(BIN)/aiida-nanoos doctor
 
 lint: venv
-	$(BIN)/ruff check aiida_nanoos tests
-	$(BIN)/ruff format --check aiida_nanoos tests
+	$(BIN)/ruff check aiida_nanoos tests docs/conf.py docs/_ext docs/howto/examples
+	$(BIN)/ruff format --check aiida_nanoos tests docs/conf.py docs/_ext docs/howto/examples
 	$(BIN)/lint-imports
 
 # Debian packages: installed when run as root and missing; otherwise say what is missing and go on.
