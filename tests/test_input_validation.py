@@ -350,7 +350,11 @@ def dimension_mutations():
             st.just("type"),
             bad_choice(("substitution", "strain", "continuous", "integer", "categorical", "composition")),
         ),  # fmt: skip
-        st.tuples(st.just(1), st.just("name"), st.one_of(st.just("si_sites"), st.just(""), wrong_types())),
+        st.tuples(
+            st.just(1),
+            st.just("name"),
+            st.one_of(st.just("si_sites"), st.just(""), wrong_types().filter(lambda v: not _a_dimension_name(v))),
+        ),
         st.tuples(st.just(2), st.just("ranges"), ranges),
         st.tuples(st.just(2), st.just("isotropic"), st.one_of(st.text(max_size=3), st.integers(2))),
     )
@@ -417,6 +421,22 @@ BAD_FORMULAS = st.one_of(
 )  # fmt: skip
 
 
+def _a_dimension_name(value) -> bool:
+    """Any text of 1 to 100 characters (not only blanks) names a dimension."""
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= 100
+
+
+def _not_a_constraint(text: str) -> bool:
+    """Bad as an objective is not always bad as a constraint ('bandgap >= 1' is a good one)."""
+    from aiida_nanoos.design.objectives import Constraint
+
+    try:
+        Constraint.from_spec(text)
+    except ValueError:
+        return True
+    return False
+
+
 def _not_a_formula(text: str) -> bool:
     from aiida_nanoos.design.objectives import parse_expression
 
@@ -425,6 +445,9 @@ def _not_a_formula(text: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+BAD_CONSTRAINTS = BAD_FORMULAS.filter(lambda f: isinstance(f, str) and bool(f) and _not_a_constraint(f))
 
 
 def objective_mutations():
@@ -441,7 +464,7 @@ def objective_mutations():
         st.builds(lambda p: {"objective": "target_range", "property": p, "range": [1, 2]},
                   st.one_of(st.just("unobtainium"), st.just(HUGE), wrong_types())),
         st.builds(lambda c: {"objective": "maximize_bandgap", "constraints": c}, st.one_of(
-            st.lists(BAD_FORMULAS.filter(lambda f: isinstance(f, str) and f), min_size=1, max_size=1),
+            st.lists(BAD_CONSTRAINTS, min_size=1, max_size=1),
             st.just([{"property": "bandgap", "min": 2, "max": 1}]),
             st.just([{"property": "bandgap"}]),
             st.builds(lambda v: [{"property": "bandgap", "min": v}], st.one_of(NON_FINITE, st.text(max_size=3))),
@@ -474,7 +497,7 @@ CONSTRAINTS = st.one_of(
     st.fixed_dictionaries({"min_atoms_per_cell": st.one_of(st.integers(-5, 0), NON_FINITE)}),
     st.fixed_dictionaries({"max_atoms_per_cell": st.one_of(st.integers(-5, 0), st.text(max_size=3))}),
     st.fixed_dictionaries({"properties": st.one_of(st.just("bandgap >= 1"), st.integers(),
-                                                   st.lists(BAD_FORMULAS.filter(lambda f: isinstance(f, str) and f),
+                                                   st.lists(BAD_CONSTRAINTS,
                                                             min_size=1, max_size=1))}),
     st.builds(lambda k: {k: 1}, UNKNOWN_KEY),
 )  # fmt: skip
@@ -565,6 +588,24 @@ def test_label_top_level_bad_values_are_refused_naming_the_port(codes, data):
     ), label="port")  # fmt: skip
     message = refusal(label_class(), label_inputs(codes, **{port: value}))
     assert_names(message, port, "sampling", "no pseudopotential", "pseudo family")
+
+
+def test_the_label_schema_states_the_bounds_of_the_label_work_chain(codes):
+    """max_concurrent and max_failure_fraction of the label file, probed at and beyond the limits the schema states:
+    the work chain's spec agrees and names the port."""
+    from aiida_nanoos.schema import json_schema, schema_errors
+    from tests.core.test_schema import probes
+
+    schema = json_schema("label")["properties"]
+    for port, node in (("max_concurrent", orm.Int), ("max_failure_fraction", orm.Float)):
+        for value, ok in probes(schema[port]):
+            assert (schema_errors("label", {port: value}) == []) is ok, (port, value)
+            if isinstance(value, float) and node is orm.Int:
+                continue  # a fraction cannot reach the Int port; the schema's integer type refuses it above
+            if ok:
+                accepted(label_class(), label_inputs(codes, **{port: node(value)}))
+            else:
+                assert_names(refusal(label_class(), label_inputs(codes, **{port: node(value)})), port)
 
 
 def test_label_with_neither_or_both_sources_is_refused(codes):

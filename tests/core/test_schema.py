@@ -182,3 +182,19 @@ def test_every_bound_of_the_schema_is_the_parsers_bound(kind, prefix, path, pars
     with pytest.raises(ValueError) as refused:
         parse(data)
     assert field in str(refused.value).replace(": ", "."), str(refused.value)  # 'config.bo: beta' names config.bo.beta
+
+
+def test_every_default_stated_by_the_schema_satisfies_it():
+    checked = []
+
+    def walk(schema: dict, path: str) -> None:
+        for key, sub in schema.get("properties", {}).items():
+            if "default" in sub:
+                rule = {k: v for k, v in sub.items() if k != "default"}
+                assert list(jsonschema.Draft7Validator(rule).iter_errors(sub["default"])) == [], f"{path}.{key}"
+                checked.append(f"{path}.{key}")
+            walk(sub, f"{path}.{key}")
+
+    for kind in schema_kinds():
+        walk(json_schema(kind), kind)
+    assert {"campaign.config.batch_size", "campaign.config.bo.beta", "potential_training.mace.r_max"} <= set(checked)
