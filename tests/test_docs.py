@@ -205,3 +205,70 @@ def test_the_proposer_of_the_how_to_guide_proposes_valid_reproducible_points():
     # the four points are spread out: no two share their encoded position
     encoded = space.encode([p.parameters for p in proposals])
     assert len({tuple(row.round(6)) for row in encoded}) == 4
+
+
+def documented_command_lines() -> list[tuple[str, list[str]]]:
+    """(where, tokens) of every ``aiida-nanoos`` / ``verdi`` line in the ```bash blocks of the docs."""
+    import shlex
+
+    found = []
+    for page in sorted(DOCS.rglob("*.md")):
+        if "_build" in page.parts or "notebooks" in page.parts:
+            continue
+        blocks = re.findall(r"```(?:bash|console|shell)\n(.*?)```", page.read_text(), flags=re.S)
+        for block in blocks:
+            for line in block.replace("\\\n", " ").splitlines():
+                line = re.split(r"\s#\s", line, maxsplit=1)[0].strip()
+                if line.startswith(("aiida-nanoos ", "verdi ")):
+                    found.append((f"{page.relative_to(DOCS)}: {line}", shlex.split(line)))
+    return found
+
+
+def unknown_command_or_option(root, tokens: list[str]) -> str | None:
+    """Why ``tokens`` is not a command line of the click command ``root`` (None when every sub-command and option
+    exists): sub-commands are descended by name, options checked against the command they follow."""
+    import click
+
+    context = click.Context(root, info_name=tokens[0])
+    command, index = root, 1
+    while isinstance(command, click.Group) and index < len(tokens) and not tokens[index].startswith("-"):
+        try:
+            sub = command.get_command(context, tokens[index])
+        except click.UsageError as error:  # verdi-style groups suggest the nearest command
+            return f"no command {' '.join(tokens[: index + 1])!r}: {error}"
+        if sub is None:
+            return f"no command {' '.join(tokens[: index + 1])!r}"
+        context = click.Context(sub, parent=context, info_name=tokens[index])
+        command, index = sub, index + 1
+    params = {opt: param for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "--":
+            break
+        if token.startswith("-") and len(token) > 1 and not re.fullmatch(r"-\d.*", token):
+            name = token.split("=", 1)[0]
+            if name not in params:
+                return f"{' '.join(tokens[:index])!r} has no option {name!r}"
+            if not params[name].is_flag and "=" not in token and not getattr(params[name], "count", False):
+                index += 1  # its value
+        index += 1
+    return None
+
+
+def test_every_command_line_in_the_docs_exists():
+    """Each ``aiida-nanoos ...`` and ``verdi ...`` line the docs show names real sub-commands and options."""
+    from aiida.cmdline.commands.cmd_verdi import verdi
+
+    from aiida_nanoos.cli import cli
+
+    lines = documented_command_lines()
+    assert len(lines) >= 30
+    problems = [
+        f"{where}: {problem}"
+        for where, tokens in lines
+        if (problem := unknown_command_or_option(cli if tokens[0] == "aiida-nanoos" else verdi, tokens))
+    ]
+    assert not problems, "\n".join(problems)
+    # the checker can fail: a renamed option is caught
+    assert unknown_command_or_option(cli, ["aiida-nanoos", "campaign", "plot", "1", "--output-file", "x"])
+    assert unknown_command_or_option(cli, ["aiida-nanoos", "campaign", "replay", "1"])
