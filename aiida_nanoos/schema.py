@@ -540,3 +540,37 @@ def schema_errors(kind: str, data: Any) -> list[str]:
         f"{'.'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}"[:400]
         for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     ]
+
+
+def _allowed(sub: dict) -> str:
+    """The allowed values of a field as a reader writes them: a list, or a range such as (0.0, 1.0]."""
+    if "enum" in sub:
+        return ", ".join(str(v) for v in sub["enum"] if v is not None)
+    low = next(
+        (f"{bracket}{sub[key]}" for key, bracket in (("minimum", "["), ("exclusiveMinimum", "(")) if key in sub), ""
+    )
+    high = next(
+        (f"{sub[key]}{bracket}" for key, bracket in (("maximum", "]"), ("exclusiveMaximum", ")")) if key in sub), ""
+    )
+    return f"{low or '(-inf'}, {high or 'inf)'}" if low or high else ""
+
+
+def _types(sub: dict) -> str:
+    kinds = sub.get("type") or [option.get("type", "object") for option in sub.get("anyOf", [])] or "any"
+    return kinds if isinstance(kinds, str) else " or ".join(dict.fromkeys(kinds))
+
+
+def reference_rows(kind: str) -> list[dict[str, str]]:
+    """The schema of ``kind`` flattened for a reference table: one row per field (dotted ``field``, ``type``,
+    ``allowed`` values or range, ``default``, ``description``), nested fields after their parent."""
+    rows: list[dict[str, str]] = []
+
+    def walk(schema: dict, prefix: str) -> None:
+        for key, sub in schema.get("properties", {}).items():
+            default = "" if "default" not in sub else str(sub["default"])
+            row = {"field": prefix + key, "type": _types(sub), "allowed": _allowed(sub), "default": default}
+            rows.append({**row, "description": sub.get("description", "")})
+            walk(sub, f"{prefix}{key}.")
+
+    walk(json_schema(kind), "")
+    return rows

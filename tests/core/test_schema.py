@@ -198,3 +198,21 @@ def test_every_default_stated_by_the_schema_satisfies_it():
     for kind in schema_kinds():
         walk(json_schema(kind), kind)
     assert {"campaign.config.batch_size", "campaign.config.bo.beta", "potential_training.mace.r_max"} <= set(checked)
+
+
+def test_the_reference_table_of_a_kind_has_one_row_per_field_with_its_range_and_default():
+    from aiida_nanoos.schema import reference_rows
+
+    rows = {row["field"]: row for row in reference_rows("campaign")}
+    assert rows["config.external.timeout"] == {
+        "field": "config.external.timeout",
+        "type": "number",
+        "allowed": "(0.0, 3600.0]",
+        "default": "60.0",
+        "description": "Seconds to wait for an answer.",
+    }
+    assert rows["config.bo.kernel"]["allowed"] == "matern52, rbf"
+    assert rows["config.budget"]["type"] == "integer or null" and rows["config.budget"]["allowed"] == "[1, inf)"
+    assert rows["search_space.base_structure"]["type"] == "string or integer or object"
+    for kind in schema_kinds():
+        assert all(row["description"] for row in reference_rows(kind)), kind
