@@ -97,18 +97,19 @@ def test_verbosity_info_shows_the_reports_of_a_foreground_run(aiida_profile, tmp
     assert "iteration 1/1" in output
 
 
-def test_progress_redraws_one_line_on_a_terminal(capsys):
-    steps = [Step("iteration 1/2", 1), Step("iteration 1/2 later", 1), Step("iteration 2/2", 2)]
+def test_progress_redraws_one_line_on_a_terminal_and_prints_every_iteration_elsewhere(capsys):
+    first, later, second, third = (Step("iteration 1/3", 1), Step("iteration 1/3 later", 1), Step("iteration 2/3", 2),
+                                   Step("iteration 3/3", 3))  # fmt: skip
     line = ProgressLine(tty=True)
-    for step in steps:
-        line.show(step)
+    for steps in ([first], [later], [first, second]):
+        line.show(steps)
     line.close()
     text = capsys.readouterr().out
-    assert text.count("\r") == 3 and text.count("\n") == 1 and text.rstrip().endswith("iteration 2/2")
+    assert text.count("\r") == 3 and text.count("\n") == 1 and text.rstrip().endswith("iteration 2/3")
     line = ProgressLine(tty=False)
-    for step in steps:
-        line.show(step)
-    assert capsys.readouterr().out.splitlines() == ["iteration 1/2", "iteration 2/2"]
+    for steps in ([first], [later], [first, second, third]):  # two iterations recorded between two looks
+        line.show(steps)
+    assert capsys.readouterr().out.splitlines() == ["iteration 1/3", "iteration 2/3", "iteration 3/3"]
 
 
 # ------------------------------------------------------------------------------------------------ identifiers, -p, -v

@@ -80,30 +80,35 @@ class CampaignProgress:
             self._limits = (config.max_iterations, config.budget)
         return self._limits
 
-    def __call__(self) -> Step:
+    def __call__(self) -> list[Step]:
+        """One step per recorded iteration (its elapsed time when it was recorded), the last one live."""
         from aiida_nanoos.query import iteration_outputs
 
         limits = self.limits()
-        elapsed = _elapsed(self.node)
+        now = _elapsed(self.node)
         if limits is None:
-            return Step(f"setting up  elapsed {clock(elapsed)}", 0)
+            return [Step(f"setting up  elapsed {clock(now)}", 0)]
         max_iterations, budget = limits
-        summaries = [s.get_dict() for s in iteration_outputs(self.node, "summary")]
+        summaries = iteration_outputs(self.node, "summary")
         if not summaries:
-            return Step(f"iteration 0/{max_iterations}  first batch running  elapsed {clock(elapsed)}", 0)
-        last = summaries[-1]
-        done = last["iteration"]
-        # the estimate uses the pace of this run (a restarted campaign's earlier iterations took no time here)
-        remaining = max(max_iterations - done, 0)
-        left = None if last.get("converged") else elapsed / len(summaries) * remaining
-        used = f"budget used {last['budget_used']}" + (f" of {budget}" if budget else "")
-        text = (
-            f"iteration {done}/{max_iterations}  best {last['metric']} {number(last['best_so_far'])}  {used}  "
-            f"elapsed {clock(elapsed)}  left ~{clock(left) if remaining and left is not None else '0:00:00'}"
-        )
-        if last.get("converged"):
-            text += f"  converged: {last['converged']}"
-        return Step(text, done)
+            return [Step(f"iteration 0/{max_iterations}  first batch running  elapsed {clock(now)}", 0)]
+        steps = []
+        for count, node in enumerate(summaries, start=1):
+            summary = node.get_dict()
+            done = summary["iteration"]
+            elapsed = now if count == len(summaries) else (node.ctime - self.node.ctime).total_seconds()
+            # the estimate uses the pace of this run (a restarted campaign's earlier iterations took no time here)
+            remaining = 0 if summary.get("converged") else max(max_iterations - done, 0)
+            left = elapsed / count * remaining
+            used = f"budget used {summary['budget_used']}" + (f" of {budget}" if budget else "")
+            text = (
+                f"iteration {done}/{max_iterations}  best {summary['metric']} {number(summary['best_so_far'])}  "
+                f"{used}  elapsed {clock(elapsed)}  left ~{clock(left)}"
+            )
+            if summary.get("converged"):
+                text += f"  converged: {summary['converged']}"
+            steps.append(Step(text, done))
+        return steps
 
 
 # ---------------------------------------------------------------------------------------------------- pipelines
@@ -158,7 +163,10 @@ class PipelineProgress:
     def __init__(self, node):
         self.node = node
 
-    def __call__(self) -> Step:
+    def __call__(self) -> list[Step]:
+        return [self.current()]
+
+    def current(self) -> Step:
         elapsed = _elapsed(self.node)
         stages = {}
         for link_label, child in _called(self.node).items():
@@ -189,7 +197,10 @@ class LabelProgress:
     def __init__(self, node):
         self.node = node
 
-    def __call__(self) -> Step:
+    def __call__(self) -> list[Step]:
+        return [self.current()]
+
+    def current(self) -> Step:
         elapsed = _elapsed(self.node)
         done, total = label_counts(self.node)
         left = elapsed / done * (total - done) if done and total else None
@@ -202,26 +213,29 @@ class LabelProgress:
 
 # ---------------------------------------------------------------------------------------------------- display
 class ProgressLine:
-    """One redrawn line on a terminal; one printed line per step elsewhere."""
+    """On a terminal the latest step, redrawn on one line; elsewhere each step once, on a line of its own (a
+    campaign's iterations are all printed even when two were recorded between two looks)."""
 
     def __init__(self, tty: bool | None = None):
         self.tty = sys.stdout.isatty() if tty is None else tty
-        self.key: Any = object()
+        self.printed: list[Any] = []
         self.width = 0
 
-    def show(self, step: Step) -> None:
+    def show(self, steps: list[Step]) -> None:
         if self.tty:
-            text = step.text
+            text = steps[-1].text
             click.echo("\r" + text + " " * max(self.width - len(text), 0), nl=False)
             self.width = len(text)
-        elif step.key != self.key:
-            click.echo(step.text)
-        self.key = step.key
+            return
+        for step in steps:
+            if step.key not in self.printed:
+                click.echo(step.text)
+                self.printed.append(step.key)
 
-    def close(self, step: Step | None = None) -> None:
+    def close(self, steps: list[Step] | None = None) -> None:
         """The last state of the progress, kept on screen (a line of its own after the redrawn one)."""
-        if step is not None:
-            self.show(step)
+        if steps:
+            self.show(steps)
         if self.tty and self.width:
             click.echo("")
         self.width = 0
@@ -308,7 +322,7 @@ def run_in_foreground(builder):
     return node
 
 
-def run_with_progress(builder, describe: Callable[[Any], Callable[[], Step]]):
+def run_with_progress(builder, describe: Callable[[Any], Callable[[], list[Step]]]):
     """Run ``builder`` here until it terminates, showing ``describe(node)()`` every :data:`POLL_SECONDS`; returns
     the process node. The polling is a callback on the runner's event loop, between the process's own steps."""
     runner = foreground_runner()
@@ -333,7 +347,7 @@ def run_with_progress(builder, describe: Callable[[Any], Callable[[], Step]]):
     return node
 
 
-def watch(node, describe: Callable[[Any], Callable[[], Step]], interval: float) -> None:
+def watch(node, describe: Callable[[Any], Callable[[], list[Step]]], interval: float) -> None:
     """Show the progress of a process that runs elsewhere (the daemon) until it terminates."""
     progress = describe(node)
     line = ProgressLine()
