@@ -197,9 +197,10 @@ def run_pool_campaign(
     n_initial: int = 2,
     refit_growth: float = 0.1,
     max_evaluations: int | None = None,
+    n_needed: int | None = None,
 ) -> np.ndarray:
-    """Pool indices in the order they were evaluated; stops when the top set is complete, the pool is empty or
-    ``max_evaluations`` is reached."""
+    """Pool indices in the order they were evaluated; stops when ``n_needed`` top-set points (default: the whole top
+    set) are found, the pool is empty or ``max_evaluations`` is reached."""
     rng = np.random.default_rng(seed)
     N = pool.n_pool
     top = pool.top_mask
@@ -208,8 +209,9 @@ def run_pool_campaign(
     remaining = np.ones(N, dtype=bool)
     remaining[order] = False
     found = int(top[order].sum())
+    needed = pool.n_top if n_needed is None else min(int(n_needed), pool.n_top)
     last_refit = 0
-    while len(order) < cap and found < pool.n_top and remaining.any():
+    while len(order) < cap and found < needed and remaining.any():
         cand = np.flatnonzero(remaining)
         obs = np.asarray(order)
         refit = refit_due(len(obs), last_refit, refit_growth)

@@ -24,6 +24,8 @@ BENCHMARKS = {
     "pipeline-cost": "pipeline_cost",
     "campaign-overhead": "campaign_overhead",
     "reliability": "reliability",
+    "transfer": "transfer",
+    "cost-aware": "cost_aware",
 }
 
 

@@ -1,0 +1,179 @@
+"""``aiida-nanoos benchmark cost-aware``: does weighing improvement against cost reach good candidates cheaper?
+
+Protocol. Each problem is a synthetic landscape (:mod:`.synthetic`) sampled into a pool; one of its inputs (chosen
+per run) also sets the candidate's cell size, 4 to 32 atoms, and its CPU cost grows as atoms^2.2 with a 15 %
+scatter, a 50x spread like pw.x's between 4- and 32-atom cells. The cost-aware method does not know that law: it
+starts from the DFT prior (:func:`aiida_nanoos.design.cost.dft_cost_prior`, exponent 1.9) and refits a
+:class:`~aiida_nanoos.design.cost.CostModel` to the costs it has paid. Each seeded run starts from the same 2 random
+pool points for every method and adds up the cost until half of the pool's best 5 % is found. Methods: ``blind``
+(the campaign's default BO, UCB), ``blind_ei`` (expected improvement, no cost) and ``aware`` (expected improvement
+per predicted cost^a, the exponent a cooling from 1 to 0 as a notional budget is spent). Goal: aware/blind median
+cost ratio <= 0.7.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import click
+import numpy as np
+
+from aiida_nanoos.benchmarks.pool_protocol import PoolDataset, Strategy, nanoos_strategy, run_pool_campaign
+from aiida_nanoos.benchmarks.synthetic import landscape, sample_pool
+from aiida_nanoos.design.bo import BOSettings, fit_gp_model
+from aiida_nanoos.design.cost import PRIOR_EXPONENTS, CostModel, cooling_exponent, cost_aware_scores
+
+PROBLEMS = {"branin": ("branin", None), "hartmann3": ("hartmann3", None), "levy4": ("levy", 4),
+            "ackley3": ("ackley", 3), "hartmann6": ("hartmann6", None)}  # fmt: skip
+METHODS = ("blind", "blind_ei", "aware")
+TRUE_EXPONENT = 2.2
+
+
+class CostedPool:
+    """The pool and what each candidate costs: cell size from input ``size_input``, cost ~ atoms^2.2 x scatter."""
+
+    def __init__(self, name: str, seed: int, pool_size: int) -> None:
+        function = landscape(*PROBLEMS[name])
+        X, y = sample_pool(function, pool_size, seed)
+        rng = np.random.default_rng(30_000 + seed)
+        self.size_input = int(rng.integers(function.dims))
+        self.pool = PoolDataset(X=X, y=y, input_names=[f"u{i}" for i in range(function.dims)], objective=name,
+                                maximize=False)  # fmt: skip
+        self.atoms = np.round(4.0 * 8.0 ** X[:, self.size_input])
+        self.cost = (self.atoms / 8.0) ** TRUE_EXPONENT * np.exp(rng.normal(0.0, 0.15, pool_size))
+        self._index = {row.tobytes(): i for i, row in enumerate(X)}
+
+    def rows(self, X: np.ndarray) -> np.ndarray:
+        return np.array([self._index[row.tobytes()] for row in np.atleast_2d(X)])
+
+
+def aware_strategy(costed: CostedPool, seed: int, budget: float) -> Strategy:
+    """EI per predicted cost^a: the cost model refitted to the paid costs each step, a cooling with the budget."""
+    state: dict[str, Any] = {"hyperparameters": None}
+    settings = BOSettings(acquisition="EI")
+
+    def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
+        model = fit_gp_model(
+            X_obs, y_obs, maximize=False, hyperparameters=state["hyperparameters"], optimize=refit, seed=seed
+        )
+        state["hyperparameters"] = model.gp.get_hyperparameters()
+        observed, candidates = costed.rows(X_obs), costed.rows(X_cand)
+        cost_model = CostModel(prior_exponents=[PRIOR_EXPONENTS["atoms"]])
+        cost_model.fit(costed.atoms[observed, None], costed.cost[observed])
+        exponent = cooling_exponent(costed.cost[observed].sum(), budget, costed.cost[observed[:2]].sum())
+        improvement = model.scores(X_cand, settings)
+        return cost_aware_scores(improvement, cost_model.predict(costed.atoms[candidates, None]), exponent)
+
+    return Strategy("aware: EI / predicted cost^a (a cools 1 -> 0 over the budget)", score)
+
+
+def blind_ei_strategy(seed: int) -> Strategy:
+    state: dict[str, Any] = {"hyperparameters": None}
+    settings = BOSettings(acquisition="EI")
+
+    def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
+        model = fit_gp_model(
+            X_obs, y_obs, maximize=False, hyperparameters=state["hyperparameters"], optimize=refit, seed=seed
+        )
+        state["hyperparameters"] = model.gp.get_hyperparameters()
+        return model.scores(X_cand, settings)
+
+    return Strategy("blind_ei: EI, cost ignored", score)
+
+
+def strategy_for(method: str, costed: CostedPool, seed: int, budget: float) -> Strategy:
+    if method == "blind":
+        return nanoos_strategy(costed.pool.X, maximize=False, seed=seed)
+    if method == "blind_ei":
+        return blind_ei_strategy(seed)
+    return aware_strategy(costed, seed, budget)
+
+
+def run(problems: list[str], methods: list[str], runs: int, pool_size: int, budget_fraction: float, seed: int = 0):
+    """Every (problem, method) over ``runs`` seeded runs: cost and evaluations to find half of the best 5 %."""
+    results: dict[str, Any] = {}
+    for name in problems:
+        entry: dict[str, Any] = {"cost": {}, "evaluations": {}, "seconds": {}}
+        for method in methods:
+            costs, counts, started = [], [], time.perf_counter()
+            for run_seed in range(seed, seed + runs):
+                costed = CostedPool(name, run_seed, pool_size)
+                budget = budget_fraction * float(costed.cost.sum())
+                order = run_pool_campaign(
+                    costed.pool,
+                    strategy_for(method, costed, run_seed, budget),
+                    seed=run_seed,
+                    n_needed=math.ceil(costed.pool.n_top / 2),
+                )
+                costs.append(round(float(costed.cost[order].sum()), 3))
+                counts.append(len(order))
+            entry["cost"][method] = {"runs": costs, **_percentiles(costs)}
+            entry["evaluations"][method] = {"runs": counts, **_percentiles(counts)}
+            entry["seconds"][method] = round(time.perf_counter() - started, 1)
+        if "blind" in methods:
+            blind = entry["cost"]["blind"]["median"]
+            entry["cost_ratio_to_blind"] = {m: round(entry["cost"][m]["median"] / blind, 3) for m in methods}
+        results[name] = entry
+    return {
+        "protocol": {
+            "pool_size": pool_size,
+            "runs": runs,
+            "first_seed": seed,
+            "initial_points": 2,
+            "cost": f"(atoms/8)^{TRUE_EXPONENT} x lognormal(0.15); atoms 4-32 from one input chosen per run",
+            "budget": f"{budget_fraction:g} x the pool's total cost (sets the cooling of the cost exponent)",
+            "figure": "cost (and evaluations) to find half of the pool's best 5 %, initial points included",
+            "goal": "aware/blind median cost ratio <= 0.7",
+        },
+        "results": results,
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    return {
+        "median": float(np.median(arr)),
+        "mean": float(arr.mean()),
+        "p10": float(np.percentile(arr, 10)),
+        "p90": float(np.percentile(arr, 90)),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for name, entry in report["results"].items():
+        row = [name]
+        for method in METHODS:
+            if method in entry["cost"]:
+                c, e = entry["cost"][method], entry["evaluations"][method]
+                row.append(f"{c['median']:.1f} [{c['p10']:.1f}, {c['p90']:.1f}] / {e['median']:.0f}")
+            else:
+                row.append("-")
+        row.append(entry.get("cost_ratio_to_blind", {}).get("aware", "-"))
+        rows.append(row)
+    protocol = report["protocol"]
+    head = (
+        f"Cost to find half of the best 5 % of a {protocol['pool_size']}-candidate pool (units of an 8-atom cell), "
+        f"median [p10, p90] / median evaluations, over {protocol['runs']} runs."
+    )
+    return head + "\n" + tabulate(rows, headers=["problem", *METHODS, "aware/blind"])
+
+
+@click.command("cost-aware")
+@click.option("--problem", "problems", multiple=True, type=click.Choice(sorted(PROBLEMS)), help="Default: all.")
+@click.option("--method", "methods", multiple=True, type=click.Choice(METHODS), help="Default: all three.")
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--pool-size", default=400, show_default=True, type=click.IntRange(40))
+@click.option("--budget-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+def command(problems, methods, runs, pool_size, budget_fraction, seed, as_json) -> None:
+    """Cost-aware against cost-blind selection on pools whose candidates cost 1-50x each other."""
+    report = run(list(problems) or list(PROBLEMS), list(methods) or list(METHODS), runs, pool_size, budget_fraction,
+                 seed)  # fmt: skip
+    click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
