@@ -136,6 +136,28 @@ def test_overlapping_atoms_are_named_with_their_distance():
     assert overlapping_atoms(atoms) == expected
 
 
+def test_a_refused_candidate_is_recorded_failed_even_with_properties():
+    """The core's guarantee: once refused, a candidate counts as failed whatever an evaluator (or the property model)
+    returned for it, and the others of its batch are ranked."""
+    from aiida_nanoos.design import campaign as cp
+    from aiida_nanoos.design.proposers import registry as proposers
+
+    space_, objective, config = cp.validate_campaign(space(["Ge"]), "maximize_bandgap", {"batch_size": 3, "seed": 1})
+    state = cp.new_state(config)
+    proposal = proposers.propose(space_, objective, config, state)
+    (first, atoms), *others = proposal["candidates"]
+    atoms.positions[1] = atoms.positions[0] + [0.2, 0.0, 0.0]  # as a bad mutation would
+    refused = cp.refuse_unphysical(proposal["candidates"])
+    a, b = atoms.get_chemical_symbols()
+    assert refused == {first.id: f"overlapping atoms: 0.20 Å between 0 ({a}) and 1 ({b}), minimum 0.5 Å"}
+    properties = {record.id: {"bandgap": 0.5 + k} for k, (record, _) in enumerate(proposal["candidates"])}
+    summary = cp.record_results(state, space_, objective, config, properties, {})
+    assert summary["failed"] == 1 and [r["id"] for r in summary["candidates"]][-1] == first.id
+    record = next(r for r in state.candidates if r.id == first.id)
+    assert record.status == "failed" and record.value is None and record.error == refused[first.id]
+    assert sorted(r.value for r in state.candidates if r.ok) == [1.5, 2.5]
+
+
 @pytest.mark.parametrize(
     ("stderr", "stdout", "expected"),
     [
