@@ -10,6 +10,7 @@ also know a model's name and ``name_vN`` -- one lookup per kind of node, shared 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ from aiida.cmdline.groups.verdi import VerdiCommand, VerdiContext
 from aiida.cmdline.params import options, types
 from aiida.cmdline.params.options.main import set_log_level
 from aiida.cmdline.utils.decorators import with_dbenv
+from aiida.manage.configuration import get_config_path
 
 #: ``ctx.meta`` key holding the ``-v/--verbosity`` value given anywhere on the command line (``None``: not given).
 VERBOSITY_KEY = "aiida_nanoos.verbosity"
@@ -31,6 +33,10 @@ def _record_verbosity(ctx: click.Context, param: click.Parameter, value: Any) ->
     not see it there."""
     if value is not None:
         ctx.meta[VERBOSITY_KEY] = value.upper()
+    elif not Path(get_config_path()).is_file():
+        # no AiiDA configuration yet (``setup`` is about to make it, or refuse): configuring the logging would
+        # write an empty one
+        return None
     return set_log_level(ctx, param, value)
 
 
