@@ -342,11 +342,20 @@ def interrupted_work(since, limit: int = 8) -> list[str]:
 
 
 def progressed_since(since, moment) -> bool:
-    """Whether a worker has written to a process of the run after ``moment`` (so the new workers are working)."""
+    """Whether the run moved on after ``moment``: a process of it was launched or terminated since (a worker that
+    merely picked a process up again does not count), so the next kill interrupts new work."""
     from aiida import orm
 
-    query = orm.QueryBuilder().append(orm.ProcessNode, filters={"ctime": {">=": since}, "mtime": {">": moment}})
-    return query.count() > 0
+    launched = orm.QueryBuilder().append(orm.ProcessNode, filters={"ctime": {">": moment}})
+    terminated = orm.QueryBuilder().append(
+        orm.ProcessNode,
+        filters={
+            "ctime": {">=": since},
+            "mtime": {">": moment},
+            "attributes.process_state": {"in": ["finished", "excepted", "killed"]},
+        },
+    )
+    return launched.count() > 0 or terminated.count() > 0
 
 
 def active_processes(since) -> int:
