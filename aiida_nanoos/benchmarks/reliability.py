@@ -329,8 +329,11 @@ def small_evaluation_structures(count: int, seed: int) -> list:
     return structures
 
 
-def interrupted_work(since, limit: int = 8) -> list[str]:
-    """What the live processes of the run are doing now (``PwCalculation: Waiting for transport task: submit``)."""
+def interrupted_work(since) -> list[str]:
+    """What the live processes of the run are doing now, counted (``PwCalculation: Waiting for transport task:
+    submit x1``)."""
+    from collections import Counter
+
     from aiida import orm
 
     query = orm.QueryBuilder().append(
@@ -338,7 +341,8 @@ def interrupted_work(since, limit: int = 8) -> list[str]:
         filters={"ctime": {">=": since}, "attributes.process_state": {"in": list(ACTIVE_STATES)}},
         project=["attributes.process_label", "attributes.process_status", "attributes.process_state"],
     )
-    return sorted(f"{label}: {status or state}" for label, status, state in query.all())[:limit]
+    counts = Counter(f"{label}: {status or state}" for label, status, state in query.all())
+    return [f"{what} x{count}" for what, count in sorted(counts.items())]
 
 
 def progressed_since(since, moment) -> bool:
