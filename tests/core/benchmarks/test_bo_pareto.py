@@ -117,3 +117,15 @@ def test_bad_settings_are_usage_errors():
     assert result.exit_code == 2
     result = CliRunner().invoke(command, ["--objectives", "a:min,b:max"])
     assert result.exit_code == 2 and "go with --csv" in result.output
+
+
+def test_timing_reports_before_and_after_for_the_same_candidates(monkeypatch):
+    monkeypatch.setattr(bo_pareto, "botorch_available", lambda: False)  # injected: the optional baseline is absent
+    t = bo_pareto.measure_timing(pool_size=60, observed=10, q=2, repeats=1, n_candidates=6)
+    assert t["front_size"] >= 1 and t["n_candidates"] == 6
+    expected = {"gp_fits", "ehvi_before", "ehvi_after", "batch_before_estimated", "batch_after"}
+    assert expected <= set(t["seconds"]) and "botorch_qnehvi_batch_with_gp_fits" not in t["seconds"]
+    assert all(v["cpu"] >= 0 and v["wall"] > 0 for v in t["seconds"].values())
+    # the exact EHVI and the old 128-draw Monte-Carlo estimate describe the same quantity
+    assert t["ehvi_largest_difference_relative"] < 0.3
+    assert "EHVI, 6 candidates" in bo_pareto.format_timing(t)
