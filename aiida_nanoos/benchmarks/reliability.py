@@ -538,6 +538,42 @@ def check_pw_caching(environment: Environment, account: str, campaign, jobs: lis
     }
 
 
+def repair_stuck_processes(client, profile_name: str, workers: int) -> str:
+    """What an operator does when processes stopped moving after a crash: stop the daemon, ``verdi process repair``
+    (a process whose task died with its worker gets a new one), start the daemon again. Returns what repair said."""
+    client.stop_daemon(wait=True, timeout=180)
+    verdi = Path(sys.executable).parent / "verdi"
+    result = subprocess.run(
+        [str(verdi), "-p", profile_name, "process", "repair"], capture_output=True, text=True, timeout=300
+    )
+    restart_daemon(client, workers)
+    return (result.stdout + result.stderr).strip()
+
+
+def wait_repairing(client, profile_name, workers, since, watched, timeout, stall_seconds, log) -> list[dict]:
+    """Wait until the watched processes and every process of the run terminated; when nothing was launched or
+    terminated for ``stall_seconds``, repair (:func:`repair_stuck_processes`) and go on. Returns the repairs."""
+    from aiida.common import timezone
+
+    repairs: list[dict] = []
+    deadline = time.monotonic() + timeout
+    last_check, last_progress = timezone.now(), time.monotonic()
+    while not (all(n.is_terminated for n in watched) and active_processes(since) == 0):
+        if time.monotonic() > deadline:
+            raise ReliabilityError(f"timed out after {timeout:.0f} s waiting for the run to finish")
+        time.sleep(2)
+        if progressed_since(since, last_check):
+            last_check, last_progress = timezone.now(), time.monotonic()
+        elif time.monotonic() - last_progress > stall_seconds:
+            stuck = interrupted_work(since)
+            log(f"nothing moved for {stall_seconds:.0f} s ({'; '.join(stuck)}): verdi process repair")
+            said = repair_stuck_processes(client, profile_name, workers)
+            log(f"    {said}")
+            repairs.append({"stuck": stuck, "repair": said})
+            last_check, last_progress = timezone.now(), time.monotonic()
+    return repairs
+
+
 # ------------------------------------------------------------------------------------------------ the run
 def run_reliability(
     environment: Environment,
@@ -551,6 +587,7 @@ def run_reliability(
     seed: int | None = None,
     gap_seconds: tuple[float, float] = (2.0, 12.0),
     timeout: float = 3600.0,
+    stall_seconds: float = 300.0,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Submit the workload, kill every worker ``kills`` times at random moments while it runs, wait for the end and
@@ -598,8 +635,7 @@ def run_reliability(
         events.append(event)
         log(f"kill {len(events)}/{kills} at {event.at_seconds:.1f} s: {event.killed} -> {event.replaced_by}")
         log(f"    interrupted: {'; '.join(interrupted) or 'nothing live'}")
-    wait_until(lambda: all(n.is_terminated for n in watched), timeout, "the campaigns and evaluations to finish", 2)
-    wait_until(lambda: active_processes(since) == 0, 600, "every process of the run to terminate", 2)
+    repairs = wait_repairing(client, environment.profile, workers, since, watched, timeout, stall_seconds, log)
     wait_until(lambda: jobs_still_queued(environment, account) == 0, 600, "the scheduler queue to empty", 2)
     wall = time.perf_counter() - start
 
@@ -627,6 +663,7 @@ def run_reliability(
         "scheduler_job_ids": [j.job_id for j in jobs],
         "scheduler_jobs_not_completed": [j.job_id for j in jobs if j.state != "COMPLETED"],
         "wall_seconds": round(wall, 1),
+        "repairs": repairs,
     }
     if caching and main:
         log("repeating one DFT evaluation with caching on")
@@ -682,6 +719,9 @@ def print_figures(figures: dict) -> None:
             f"scheduler jobs for that structure {cache['scheduler_jobs_for_structure']}, "
             f"jobs before/after {figures['scheduler_jobs_submitted']}/{figures['scheduler_jobs_after_cache_check']}"
         )
+    click.echo(f"  repairs (verdi process repair) {len(figures['repairs'])}")
+    for repair in figures["repairs"]:
+        click.echo(f"    stuck: {'; '.join(repair['stuck'])}")
     click.echo(f"  wall time                      {figures['wall_seconds']:.1f} s")
 
 
