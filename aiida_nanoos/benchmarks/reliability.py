@@ -380,10 +380,13 @@ def scheduler_jobs(environment: Environment, account: str, since: float) -> list
     if environment.scheduler == "slurm":
         from aiida_nanoos.setup.cluster import completed_jobs
 
+        # SLURM writes local times without a zone, to the second
+        submitted_after = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(math.floor(since)))
+
         return [
             SchedulerJob(job_id, record.get("JobState", ""), record.get("WorkDir", ""))
             for job_id, record in sorted(completed_jobs(environment.jobcomp_log).items(), key=lambda kv: int(kv[0]))
-            if record.get("Account") == account
+            if record.get("Account") == account and record.get("SubmitTime", "") >= submitted_after
         ]
     jobs = []
     for stdout in Path(environment.work_dir).glob("*/*/*/_scheduler-stdout.txt"):
@@ -600,7 +603,7 @@ def run_reliability(
 
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     rng = random.Random(seed)
-    account = f"nanoos-rel-{seed}"
+    account = f"nanoos-rel-{seed}-{uuid_module.uuid4().hex[:6]}"  # this run's jobs only, even with a fixed seed
     set_pw_caching(environment.profile, caching)
     client = get_daemon_client(environment.profile)
     log(f"starting the daemon with {workers} workers (pw.x caching {'on' if caching else 'off'})")
