@@ -164,7 +164,7 @@ def test_potential_cli_list_show_export(si_snap, tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["potential", "list"])
     assert result.exit_code == 0, result.output
-    assert f"{si_snap.pk:>6}" in result.output and "SNAP" in result.output
+    assert str(si_snap.pk) in result.output.split() and "SNAP" in result.output
     result = runner.invoke(cli, ["potential", "show", str(si_snap.pk)])
     assert result.exit_code == 0, result.output
     assert "pair_style snap" in result.output
