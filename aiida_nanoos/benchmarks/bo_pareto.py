@@ -586,7 +586,13 @@ def format_timing(t: dict[str, Any]) -> str:
 @click.option("--pool-size", default=500, show_default=True, help="Points of a synthetic pool; rows kept of a CSV.")
 @click.option("--dims", default=5, show_default=True, help="Inputs of a synthetic problem.")
 @click.option("--runs", default=10, show_default=True, help="Independent runs (different initial points).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the pool and of run 0; run r uses seed + r.")
+@click.option("--seed", default=0, show_default=True, help="Seed of run 0; run r uses seed + r.")
+@click.option(
+    "--pool-seed",
+    type=int,
+    default=None,
+    help="Seed of the pool sample (default: --seed); fixed, it lets runs be spread over processes (--seed r --runs 1).",
+)
 @click.option("--initial", default=10, show_default=True, help="Random initial points (shared by all methods).")
 @click.option("--evaluations", default=50, show_default=True, help="Evaluations per run, the initial ones included.")
 @click.option("--batch", default=4, show_default=True, help="Picks per batch.")
@@ -606,6 +612,7 @@ def command(
     dims: int,
     runs: int,
     seed: int,
+    pool_seed: int | None,
     initial: int,
     evaluations: int,
     batch: int,
@@ -621,6 +628,7 @@ def command(
         return
     if runs < 1 or initial < 1 or batch < 1 or evaluations <= initial:
         raise click.BadParameter("need runs >= 1, initial >= 1, batch >= 1 and evaluations > initial")
+    pool_seed = seed if pool_seed is None else pool_seed
     methods = methods or tuple(m for m in METHODS if m != "botorch_qnehvi" or botorch_available())
     notes = []
     if "botorch_qnehvi" in methods and not botorch_available():
@@ -640,13 +648,13 @@ def command(
                     inputs=inputs,
                     formula=formula,
                     pool_size=pool_size,
-                    seed=seed,
+                    seed=pool_seed,
                 )
             )
         elif objectives or inputs or formula:
             raise click.BadParameter("--objectives, --inputs and --formula go with --csv")
         for name in problems or (() if csv_path else SYNTHETIC):
-            pools.append(synthetic_pool(name, pool_size, dims, seed))
+            pools.append(synthetic_pool(name, pool_size, dims, pool_seed))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     progress = None if quiet else (lambda msg: click.echo(msg, err=True))
