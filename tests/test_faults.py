@@ -394,12 +394,12 @@ def slurm_campaign(slurm_faults):
         results, node, _ = campaign(
             code, ["Ge", "C"], answers, {"batch_size": 3, "max_iterations": 1}, max_iterations=1, options=options
         )
+        print(f"SLURM fault campaign: {time.perf_counter() - start:.1f} s")
+        yield results, node, canceller
     finally:
         canceller.stop.set()
         canceller.join()
-    print(f"SLURM fault campaign: {time.perf_counter() - start:.1f} s")
-    yield results, node, canceller
-    shutil.rmtree(log_dir, ignore_errors=True)
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 @pytest.mark.slow
