@@ -363,14 +363,19 @@ def progressed_since(since, moment) -> bool:
 
 
 def active_processes(since) -> int:
-    """Processes created since ``since`` that have not terminated (orphans of replayed steps included)."""
+    """Resumable processes (CalcJobs, WorkChains) created since ``since`` that have not terminated, orphans of replayed
+    steps included. A calcfunction cut off by a kill is left ``created``/``running`` for good (it runs inside its
+    caller's step, which is replayed): not waited for."""
     from aiida import orm
 
-    query = orm.QueryBuilder().append(
-        orm.ProcessNode,
-        filters={"ctime": {">=": since}, "attributes.process_state": {"in": list(ACTIVE_STATES)}},
-    )
-    return query.count()
+    count = 0
+    for node_class in (orm.CalcJobNode, orm.WorkChainNode):
+        query = orm.QueryBuilder().append(
+            node_class,
+            filters={"ctime": {">=": since}, "attributes.process_state": {"in": list(ACTIVE_STATES)}},
+        )
+        count += query.count()
+    return count
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -501,13 +506,22 @@ def _job_order(job_id: str) -> tuple[int, str]:
 
 
 def audit_small_evaluations(nodes: list) -> dict:
-    """Standalone analytic evaluations: each must finish ok with exactly one model calcfunction run."""
-    done = duplicated = 0
+    """Standalone analytic evaluations: each must finish ok with exactly one finished model calcfunction (a run cut
+    off by a kill, left ``created`` for ever, is counted as interrupted, not as a second evaluation)."""
+    done = duplicated = interrupted = 0
     for node in nodes:
         runs = [n for n in node.called if n.process_label == "analytic_alloy_properties"]
-        duplicated += max(0, len(runs) - 1)
-        done += int(node.is_finished_ok and len(runs) >= 1)
-    return {"expected": len(nodes), "done": done, "duplicated": duplicated, "lost": len(nodes) - done}
+        finished = sum(1 for n in runs if n.is_finished_ok)
+        duplicated += max(0, finished - 1)
+        interrupted += sum(1 for n in runs if not n.is_terminated)
+        done += int(node.is_finished_ok and finished >= 1)
+    return {
+        "expected": len(nodes),
+        "done": done,
+        "duplicated": duplicated,
+        "lost": len(nodes) - done,
+        "interrupted_calcfunctions": interrupted,
+    }
 
 
 def check_pw_caching(environment: Environment, account: str, campaign, jobs: list[SchedulerJob], timeout: float):
