@@ -414,16 +414,6 @@ def run_benchmark(
                         f"after {len(result['order'])} evaluations"
                     )
     checkpoints = sorted({min(initial, evaluations), *np.linspace(initial, evaluations, 5).round().astype(int)})
-    summary = {}
-    for name, results in per_method.items():
-        times = [t for res in results for t in res["seconds_per_pick"]]
-        summary[name] = {
-            "hypervolume_fraction": {
-                str(k): percentiles([res["trace"][k - 1] for res in results]) for k in checkpoints if k >= 1
-            },
-            "final": percentiles([res["trace"][-1] for res in results]),
-            "seconds_per_pick": percentiles(times) if times else None,
-        }
     return {
         "pool": pool.describe(),
         "runs": runs,
@@ -437,11 +427,44 @@ def run_benchmark(
             "random": "uniform sampling without replacement",
             "botorch_qnehvi": BoTorchQNEHVI.description,
         },
-        "summary": summary,
+        "summary": summarise(per_method, checkpoints),
         "per_run": {
-            name: [{"trace": r["trace"], "order": r["order"]} for r in res] for name, res in per_method.items()
+            name: [{k: r[k] for k in ("trace", "order", "seconds_per_pick")} for r in res]
+            for name, res in per_method.items()
         },
     }
+
+
+def summarise(per_method: dict[str, list[dict[str, Any]]], checkpoints: Sequence[int]) -> dict[str, Any]:
+    """Per method: hypervolume fraction percentiles over the runs at each checkpoint and at the end, pick times."""
+    summary = {}
+    for name, results in per_method.items():
+        times = [t for res in results for t in res.get("seconds_per_pick", [])]
+        summary[name] = {
+            "hypervolume_fraction": {
+                str(k): percentiles([res["trace"][k - 1] for res in results]) for k in checkpoints if k >= 1
+            },
+            "final": percentiles([res["trace"][-1] for res in results]),
+            "seconds_per_pick": percentiles(times) if times else None,
+        }
+    return summary
+
+
+def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several ``--json`` results of the same pool and protocol run with different seeds (one
+    process per seed: ``--seed r --runs 1 --pool-seed P``), summarised over all their runs."""
+    first = parts[0]
+    protocol = ("pool", "initial", "evaluations", "batch", "checkpoints")
+    for part in parts[1:]:
+        different = [k for k in protocol if part[k] != first[k]]
+        if different or set(part["per_run"]) != set(first["per_run"]):
+            raise ValueError(f"cannot merge results that differ in {different or 'methods'}")
+    merged = dict(first)
+    merged["runs"] = sum(p["runs"] for p in parts)
+    merged["seed"] = [p["seed"] for p in parts]
+    merged["per_run"] = {m: [r for p in parts for r in p["per_run"][m]] for m in first["per_run"]}
+    merged["summary"] = summarise(merged["per_run"], first["checkpoints"])
+    return merged
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -599,6 +622,13 @@ def format_timing(t: dict[str, Any]) -> str:
 @click.option(
     "--method", "methods", multiple=True, type=click.Choice(METHODS), help="Method (repeat); default: all available."
 )
+@click.option(
+    "--merge",
+    "merge_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Only merge --json outputs (repeat) of the same pool run with different seeds, and print them as one.",
+)
 @click.option("--timing", is_flag=True, help="Only measure the cost of one 3-objective batch (EHVI before/after).")
 @options.json_output
 @options.quiet
@@ -617,11 +647,22 @@ def command(
     evaluations: int,
     batch: int,
     methods: tuple[str, ...],
+    merge_files: tuple[str, ...],
     timing: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
     """Hypervolume against evaluations for our GP + EHVI, random sampling and BoTorch qNEHVI on Pareto pools."""
+    if merge_files:
+        loaded = [json.loads(Path(f).read_text())["pools"] for f in merge_files]
+        if len({len(pools) for pools in loaded}) != 1:
+            raise click.BadParameter("the files hold different numbers of pools", param_hint="--merge")
+        try:
+            merged = [merge_results(parts) for parts in zip(*loaded, strict=True)]
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--merge") from exc
+        click.echo(json.dumps({"pools": merged}, indent=2) if as_json else "\n\n".join(map(format_table, merged)))
+        return
     if timing:
         result = measure_timing(seed=seed)
         click.echo(json.dumps(result, indent=2) if as_json else format_timing(result))

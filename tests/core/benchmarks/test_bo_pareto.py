@@ -129,3 +129,23 @@ def test_timing_reports_before_and_after_for_the_same_candidates(monkeypatch):
     # the exact EHVI and the old 128-draw Monte-Carlo estimate describe the same quantity
     assert t["ehvi_largest_difference_relative"] < 0.3
     assert "EHVI, 6 candidates" in bo_pareto.format_timing(t)
+
+
+def test_runs_spread_over_processes_merge_into_the_same_result(tmp_path):
+    common = ["--problem", "zdt2", "--pool-size", "40", "--dims", "2", "--initial", "4", "--evaluations", "8"]
+    common += ["--method", "nanoos", "--method", "random", "--json", "--quiet"]
+    together = run([*common, "--runs", "2"])["pools"][0]
+    files = []
+    for seed in (0, 1):
+        path = tmp_path / f"seed{seed}.json"
+        path.write_text(json.dumps(run([*common, "--runs", "1", "--seed", str(seed), "--pool-seed", "0"])))
+        files += ["--merge", str(path)]
+    merged = run([*files, "--json"])["pools"][0]
+    assert merged["runs"] == 2
+    for method in ("nanoos", "random"):
+        assert [r["trace"] for r in merged["per_run"][method]] == [r["trace"] for r in together["per_run"][method]]
+        assert merged["summary"][method]["final"] == together["summary"][method]["final"]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(run([*common, "--runs", "1", "--pool-seed", "5"])))
+    result = CliRunner().invoke(command, [*files[:2], "--merge", str(other)])
+    assert result.exit_code == 2 and "cannot merge" in result.output
