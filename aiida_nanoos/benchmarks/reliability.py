@@ -567,6 +567,15 @@ def repair_stuck_processes(client, profile_name: str, workers: int) -> str:
     return (result.stdout + result.stderr).strip()
 
 
+def repair_stalled_run(client, profile_name: str, workers: int, since, stall_seconds: float, log) -> dict:
+    """Log what is stuck, repair (:func:`repair_stuck_processes`) and say what was done."""
+    stuck = interrupted_work(since)
+    log(f"nothing moved for {stall_seconds:.0f} s ({'; '.join(stuck)}): verdi process repair")
+    said = repair_stuck_processes(client, profile_name, workers)
+    log(f"    {said}")
+    return {"stuck": stuck, "repair": said}
+
+
 def wait_repairing(client, profile_name, workers, since, watched, timeout, stall_seconds, log) -> list[dict]:
     """Wait until the watched processes and every process of the run terminated; when nothing was launched or
     terminated for ``stall_seconds``, repair (:func:`repair_stuck_processes`) and go on. Returns the repairs."""
@@ -582,11 +591,7 @@ def wait_repairing(client, profile_name, workers, since, watched, timeout, stall
         if progressed_since(since, last_check):
             last_check, last_progress = timezone.now(), time.monotonic()
         elif time.monotonic() - last_progress > stall_seconds:
-            stuck = interrupted_work(since)
-            log(f"nothing moved for {stall_seconds:.0f} s ({'; '.join(stuck)}): verdi process repair")
-            said = repair_stuck_processes(client, profile_name, workers)
-            log(f"    {said}")
-            repairs.append({"stuck": stuck, "repair": said})
+            repairs.append(repair_stalled_run(client, profile_name, workers, since, stall_seconds, log))
             last_check, last_progress = timezone.now(), time.monotonic()
     return repairs
 
@@ -635,10 +640,15 @@ def run_reliability(
     )
     watched = main + small
     events: list[KillEvent] = []
+    repairs: list[dict] = []
     last_kill = since
     while len(events) < kills and not all(n.is_terminated for n in watched):
         # a random moment once the (new) workers have done something, so every kill interrupts real work
+        waiting_since = time.monotonic()
         while not progressed_since(since, last_kill) and not all(n.is_terminated for n in watched):
+            if time.monotonic() - waiting_since > stall_seconds:
+                repairs.append(repair_stalled_run(client, environment.profile, workers, since, stall_seconds, log))
+                last_kill, waiting_since = timezone.now(), time.monotonic()
             time.sleep(0.5)
         deadline = time.monotonic() + rng.uniform(*gap_seconds)
         while time.monotonic() < deadline and not all(n.is_terminated for n in watched):
@@ -652,7 +662,7 @@ def run_reliability(
         events.append(event)
         log(f"kill {len(events)}/{kills} at {event.at_seconds:.1f} s: {event.killed} -> {event.replaced_by}")
         log(f"    interrupted: {'; '.join(interrupted) or 'nothing live'}")
-    repairs = wait_repairing(client, environment.profile, workers, since, watched, timeout, stall_seconds, log)
+    repairs += wait_repairing(client, environment.profile, workers, since, watched, timeout, stall_seconds, log)
     wait_until(lambda: jobs_still_queued(environment, account) == 0, 600, "the scheduler queue to empty", 2)
     wall = time.perf_counter() - start
 
