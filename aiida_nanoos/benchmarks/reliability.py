@@ -439,6 +439,17 @@ def recorded_evaluators(campaign) -> dict[str, object]:
     return recorded
 
 
+def used_calculations(evaluator) -> set[str]:
+    """UUIDs of the pw.x CalcJobs an evaluation used: one per (caller, call link label). A restart handler's new run
+    has a new label (``iteration_02``); a second CalcJob under the same label is a submission replayed after its
+    caller's worker died (the caller went on with the later one), so its job is a duplicate."""
+    launched: dict[tuple[int, str], list] = {}
+    for node in evaluator.called_descendants:
+        if node.process_label == "PwCalculation":
+            launched.setdefault((node.caller.pk, _call_label(node)), []).append(node)
+    return {max(nodes, key=lambda n: n.ctime).uuid for nodes in launched.values()}
+
+
 def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
     """Expected / done / duplicated / lost evaluations of one campaign, counted from the scheduler's jobs."""
     from aiida import orm
@@ -465,11 +476,7 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
     done, duplicated, details = 0, 0, []
     for cid in sorted(set(jobs_of) | {r["id"] for r in records}):
         evaluator = recorded.get(cid)
-        used = {
-            n.uuid
-            for n in (evaluator.called_descendants if evaluator is not None else [])
-            if n.process_label == "PwCalculation"
-        }
+        used = used_calculations(evaluator) if evaluator is not None else set()
         cid_jobs = jobs_of.get(cid, [])
         backed = {j.calc_uuid for j in cid_jobs if j.calc_uuid in used}
         finished = any(j.state == "COMPLETED" and j.calc_uuid in used for j in cid_jobs)
