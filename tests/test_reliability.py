@@ -64,6 +64,7 @@ def test_campaign_survives_sigkilled_workers(environment):
         seed=101,
         gap_seconds=(1.0, 5.0),
         timeout=900,
+        stall_seconds=120,
         log=print,
     )
     assert figures["kills"] == 3  # every kill landed while the campaign ran
@@ -101,6 +102,7 @@ def test_three_campaigns_and_small_evaluations_at_once_with_caching(environment)
         seed=202,
         gap_seconds=(3.0, 6.0),
         timeout=900,
+        stall_seconds=120,
         log=print,
     )
     assert [c["finished_ok"] for c in figures["campaigns"]] == [True, True, True]

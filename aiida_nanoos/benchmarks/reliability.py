@@ -563,15 +563,23 @@ def check_pw_caching(environment: Environment, account: str, campaign, jobs: lis
 
 
 def repair_stuck_processes(client, profile_name: str, workers: int) -> str:
-    """What an operator does when processes stopped moving after a crash: stop the daemon, ``verdi process repair``
-    (a process whose task died with its worker gets a new one), start the daemon again. Returns what repair said."""
+    """What ``verdi process repair`` does, with aiida-core's public API: with the daemon stopped (so no task is held
+    by a worker), every active CalcJob or WorkChain without a task in the broker's queue (its task died with a worker
+    between saving its checkpoint and sending it) gets a new one; then the daemon starts again."""
+    from aiida import orm
+    from aiida.engine.processes.control import get_active_processes, get_process_tasks, revive_processes
+    from aiida.manage import get_manager
+
     client.stop_daemon(wait=True, timeout=180)
-    verdi = Path(sys.executable).parent / "verdi"
-    result = subprocess.run(
-        [str(verdi), "-p", profile_name, "process", "repair"], capture_output=True, text=True, timeout=300
-    )
+    tasks = set(get_process_tasks(get_manager().get_broker()))
+    stuck = [
+        node
+        for node in get_active_processes()
+        if node.pk not in tasks and isinstance(node, orm.CalcJobNode | orm.WorkChainNode)
+    ]
+    revive_processes(stuck)
     restart_daemon(client, workers)
-    return (result.stdout + result.stderr).strip()
+    return f"revived {', '.join(f'{n.process_label}<{n.pk}>' for n in stuck) or 'nothing'}"
 
 
 def repair_stalled_run(client, profile_name: str, workers: int, since, stall_seconds: float, log) -> dict:
