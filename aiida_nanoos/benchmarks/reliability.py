@@ -30,18 +30,39 @@ import math
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import uuid as uuid_module
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from dataclasses import asdict
+from pathlib import Path
 
 import click
 
 from aiida_nanoos.benchmarks import options
+from aiida_nanoos.benchmarks.reliability_daemon import (  # noqa: F401 (used by the tests)
+    KillEvent,
+    ReliabilityError,
+    _alive,
+    kill_workers,
+    restart_daemon,
+    wait_until,
+    worker_pids,
+)
+from aiida_nanoos.benchmarks.reliability_records import (  # noqa: F401 (used by the tests)
+    Environment,
+    SchedulerJob,
+    _call_label,
+    _job_order,
+    audit_campaign,
+    audit_small_evaluations,
+    calcjob_uuid,
+    candidate_of,
+    jobs_still_queued,
+    recorded_evaluators,
+    scheduler_jobs,
+    used_calculations,
+)
 
 PROFILE_NAME = "nanoos-reliability"
 PW_CACHE_IDENTIFIER = "aiida.calculations:quantumespresso.pw"
@@ -49,62 +70,6 @@ PW_CACHE_IDENTIFIER = "aiida.calculations:quantumespresso.pw"
 CHEAP_PW = {"scf": {"kpoints_distance": 0.6, "pw": {"parameters": {"SYSTEM": {"ecutwfc": 20.0, "ecutrho": 160.0}}}}}
 WALLTIME_S = 600
 ACTIVE_STATES = ("created", "waiting", "running")
-
-
-class ReliabilityError(RuntimeError):
-    """The run could not be carried out (services, cluster, daemon); the message says what failed."""
-
-
-@dataclass
-class Environment:
-    """Where the run happens: the profile, the pw.x code and which scheduler keeps the record of the jobs."""
-
-    profile: str
-    code: str
-    scheduler: str  # "slurm" or "direct"
-    record: str  # what the jobs are counted from
-    work_dir: str
-    jobcomp_log: str | None = None
-    queue: str | None = None
-    lines: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SchedulerJob:
-    """One pw.x job as the scheduler recorded it."""
-
-    job_id: str
-    state: str
-    workdir: str
-
-    @property
-    def calc_uuid(self) -> str | None:
-        return calcjob_uuid(self.workdir)
-
-
-@dataclass
-class KillEvent:
-    """One round of SIGKILLs: which workers died and how new ones came."""
-
-    at_seconds: float
-    killed: list[int]
-    replaced_by: list[int]
-    how: str
-    seconds_to_replace: float
-    #: what the run's live processes were doing at the kill (``process_label: process_status``)
-    interrupted: list[str] = field(default_factory=list)
-
-
-def calcjob_uuid(workdir: str) -> str | None:
-    """The CalcJob UUID of an AiiDA working directory ``<work_dir>/ab/cd/<rest>`` (``None`` for any other path)."""
-    parts = PurePosixPath(workdir).parts
-    if len(parts) < 3:
-        return None
-    candidate = "".join(parts[-3:])
-    try:
-        return str(uuid_module.UUID(candidate)) if len(parts[-3]) == len(parts[-2]) == 2 else None
-    except ValueError:
-        return None
 
 
 # ------------------------------------------------------------------------------------------------ set-up
@@ -208,61 +173,6 @@ def set_pw_caching(profile_name: str, enabled: bool) -> None:
     else:
         config.unset_option("caching.enabled_for", scope=profile_name)
     config.store()
-
-
-# ------------------------------------------------------------------------------------------------ daemon
-def worker_pids(client) -> list[int]:
-    """PIDs of the daemon workers, from the daemon's own statistics (``get_worker_info``)."""
-    return sorted(int(pid) for pid in client.get_worker_info(timeout=60).get("info", {}))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def restart_daemon(client, workers: int, timeout: int = 180) -> None:
-    """A daemon with exactly ``workers`` fresh workers (stopped first when running: they re-read the config)."""
-    if client.is_daemon_running:
-        client.stop_daemon(wait=True, timeout=timeout)
-    client.start_daemon(number_workers=workers, timeout=timeout)
-    wait_until(lambda: len(worker_pids(client)) == workers, timeout, f"{workers} daemon workers")
-
-
-def kill_workers(client, workers: int, start: float, grace: float = 20.0, timeout: float = 180.0) -> KillEvent:
-    """SIGKILL every worker now; wait for ``workers`` new ones (circus respawns them; after ``grace`` seconds
-    without, the client API adds the missing ones)."""
-    killed = worker_pids(client)
-    at = time.perf_counter() - start
-    for pid in killed:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    how, incremented = "respawned by circus", False
-    begin = time.perf_counter()
-    while True:
-        fresh = [pid for pid in worker_pids(client) if pid not in killed and _alive(pid)]
-        if len(fresh) >= workers:
-            return KillEvent(round(at, 2), killed, fresh, how, round(time.perf_counter() - begin, 2))
-        waited = time.perf_counter() - begin
-        if waited > grace and not incremented:
-            client.increase_workers(workers - len(fresh), timeout=60)
-            how, incremented = "added with increase_workers", True
-        if waited > timeout:
-            raise ReliabilityError(f"no new daemon workers {timeout:.0f} s after killing {killed}")
-        time.sleep(0.3)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 1.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise ReliabilityError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -376,159 +286,6 @@ def active_processes(since) -> int:
         )
         count += query.count()
     return count
-
-
-# ------------------------------------------------------------------------------------------------ records
-def scheduler_jobs(environment: Environment, account: str, since: float) -> list[SchedulerJob]:
-    """The pw.x jobs of this run as the scheduler recorded them (SLURM: completion log lines with this run's
-    account; direct: job directories written since ``since``, a POSIX time)."""
-    if environment.scheduler == "slurm":
-        from aiida_nanoos.setup.cluster import completed_jobs
-
-        # SLURM writes local times without a zone, to the second
-        submitted_after = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(math.floor(since)))
-
-        return [
-            SchedulerJob(job_id, record.get("JobState", ""), record.get("WorkDir", ""))
-            for job_id, record in sorted(completed_jobs(environment.jobcomp_log).items(), key=lambda kv: int(kv[0]))
-            if record.get("Account") == account and record.get("SubmitTime", "") >= submitted_after
-        ]
-    jobs = []
-    for stdout in Path(environment.work_dir).glob("*/*/*/_scheduler-stdout.txt"):
-        if stdout.stat().st_mtime < since:
-            continue
-        output = stdout.parent / "aiida.out"
-        done = output.exists() and "JOB DONE" in output.read_text(errors="replace")
-        jobs.append(SchedulerJob("-", "COMPLETED" if done else "FAILED", str(stdout.parent)))
-    return jobs
-
-
-def jobs_still_queued(environment: Environment, account: str) -> int:
-    """Jobs of this run SLURM still holds (pending or running); 0 for the direct scheduler."""
-    if environment.scheduler != "slurm":
-        return 0
-    result = subprocess.run(["squeue", "-h", "-A", account, "-o", "%i"], capture_output=True, text=True, timeout=30)
-    return len(result.stdout.split())
-
-
-def _call_label(node) -> str:
-    from aiida import orm
-
-    return node.base.links.get_incoming(node_class=orm.ProcessNode).one().link_label
-
-
-def candidate_of(calc) -> tuple[int, str] | None:
-    """(campaign pk, candidate id) of a CalcJob run for a campaign evaluation, via the ``evaluate_<id>`` call link."""
-    child, caller = calc, calc.caller
-    while caller is not None:
-        if caller.process_label == "CampaignWorkChain":
-            return caller.pk, _call_label(child).removeprefix("evaluate_")
-        child, caller = caller, caller.caller
-    return None
-
-
-def recorded_evaluators(campaign) -> dict[str, object]:
-    """Candidate id -> the evaluator whose ``properties`` the campaign recorded (input of ``record_iteration_k``)."""
-    recorded = {}
-    for step in campaign.called:
-        if step.process_label != "record_iteration":
-            continue
-        for link in step.base.links.get_incoming().all():
-            if link.link_label.startswith("properties_") and link.node.creator is not None:
-                recorded[link.link_label.removeprefix("properties_")] = link.node.creator.caller
-    return recorded
-
-
-def used_calculations(evaluator) -> set[str]:
-    """UUIDs of the pw.x CalcJobs an evaluation used: one per (caller, call link label). A restart handler's new run
-    has a new label (``iteration_02``); a second CalcJob under the same label is a submission replayed after its
-    caller's worker died (the caller went on with the later one), so its job is a duplicate."""
-    launched: dict[tuple[int, str], list] = {}
-    for node in evaluator.called_descendants:
-        if node.process_label == "PwCalculation":
-            launched.setdefault((node.caller.pk, _call_label(node)), []).append(node)
-    return {max(nodes, key=lambda n: n.ctime).uuid for nodes in launched.values()}
-
-
-def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
-    """Expected / done / duplicated / lost evaluations of one campaign, counted from the scheduler's jobs."""
-    from aiida import orm
-    from aiida.common.exceptions import NotExistent
-
-    jobs_of: dict[str, list[SchedulerJob]] = {}
-    for job in jobs:
-        if job.calc_uuid is None:
-            continue
-        try:
-            calc = orm.load_node(job.calc_uuid)
-        except NotExistent:  # a job of another profile on the same cluster account: not ours
-            continue
-        owner = candidate_of(calc)
-        if owner is not None and owner[0] == campaign.pk:
-            jobs_of.setdefault(owner[1], []).append(job)
-    recorded = recorded_evaluators(campaign)
-    records = campaign.outputs.state["candidates"] if "state" in campaign.outputs else []
-    evaluator_processes: dict[str, int] = {}
-    for link in campaign.base.links.get_outgoing(node_class=orm.WorkflowNode).all():
-        if link.link_label.startswith("evaluate_"):
-            cid = link.link_label.removeprefix("evaluate_")
-            evaluator_processes[cid] = evaluator_processes.get(cid, 0) + 1
-    done, duplicated, details = 0, 0, []
-    for cid in sorted(set(jobs_of) | {r["id"] for r in records}):
-        evaluator = recorded.get(cid)
-        used = used_calculations(evaluator) if evaluator is not None else set()
-        cid_jobs = jobs_of.get(cid, [])
-        backed = {j.calc_uuid for j in cid_jobs if j.calc_uuid in used}
-        finished = any(j.state == "COMPLETED" and j.calc_uuid in used for j in cid_jobs)
-        status = next((r["status"] for r in records if r["id"] == cid), "missing")
-        extra = len(cid_jobs) - len(backed)
-        duplicated += extra
-        if status == "ok" and finished:
-            done += 1
-        if extra or status != "ok" or not finished or evaluator_processes.get(cid, 0) > 1:
-            details.append(
-                {
-                    "candidate": cid,
-                    "status": status,
-                    "scheduler_jobs": [j.job_id for j in cid_jobs],
-                    "evaluator_processes": evaluator_processes.get(cid, 0),
-                }
-            )
-    return {
-        "pk": campaign.pk,
-        "finished_ok": campaign.is_finished_ok,
-        "exit_status": campaign.exit_status,
-        "expected": budget,
-        "done": done,
-        "duplicated": duplicated,
-        "lost": max(0, budget - done),
-        "evaluators_started_twice": sum(1 for n in evaluator_processes.values() if n > 1),
-        "scheduler_jobs": sorted((j.job_id for js in jobs_of.values() for j in js), key=_job_order),
-        "problems": details,
-    }
-
-
-def _job_order(job_id: str) -> tuple[int, str]:
-    return (int(job_id), job_id) if job_id.isdigit() else (0, job_id)
-
-
-def audit_small_evaluations(nodes: list) -> dict:
-    """Standalone analytic evaluations: each must finish ok with exactly one finished model calcfunction (a run cut
-    off by a kill, left ``created`` for ever, is counted as interrupted, not as a second evaluation)."""
-    done = duplicated = interrupted = 0
-    for node in nodes:
-        runs = [n for n in node.called if n.process_label == "analytic_alloy_properties"]
-        finished = sum(1 for n in runs if n.is_finished_ok)
-        duplicated += max(0, finished - 1)
-        interrupted += sum(1 for n in runs if not n.is_terminated)
-        done += int(node.is_finished_ok and finished >= 1)
-    return {
-        "expected": len(nodes),
-        "done": done,
-        "duplicated": duplicated,
-        "lost": len(nodes) - done,
-        "interrupted_calcfunctions": interrupted,
-    }
 
 
 def check_pw_caching(environment: Environment, account: str, campaign, jobs: list[SchedulerJob], timeout: float):
