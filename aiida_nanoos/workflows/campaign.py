@@ -72,6 +72,7 @@ from aiida_nanoos.workflows.campaign_inputs import (
     validate_search_space,
 )
 from aiida_nanoos.workflows.campaign_property_model import PropertyModelSteps
+from aiida_nanoos.workflows.common import launched_child
 from aiida_nanoos.workflows.evaluators import load_evaluator
 from aiida_nanoos.workflows.failure_reasons import evaluation_failure
 
@@ -418,6 +419,11 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         self.ctx.simulated = sorted(set(self.ctx.batch if subset is None else subset) - refused)
         for cid, uuid in sorted(self.ctx.batch.items()):
             if cid not in self.ctx.simulated:
+                continue
+            launched = launched_child(self.node, f"evaluate_{cid}")  # this step replayed after a worker died
+            if launched is not None:
+                self.report(f"candidate {cid}: evaluation {launched.pk} already launched")
+                running[f"evaluation_{cid}"] = launched
                 continue
             inputs = merge_inputs(shared, {})
             inputs["structure"] = orm.load_node(uuid)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.common.exceptions import NotExistent
+from aiida.common.links import LinkType
 from aiida.plugins import GroupFactory
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
@@ -110,3 +111,16 @@ def pw_inputs_for(exposed: dict, structure: orm.StructureData, family_label: str
     inputs.metadata = AttributeDict(inputs.get("metadata", {}))
     inputs.metadata.call_link_label = link_label
     return inputs
+
+
+def launched_child(parent: orm.ProcessNode, link_label: str, link_type: LinkType = LinkType.CALL_WORK):
+    """The child process ``parent`` already launched under ``link_label``, or None.
+
+    A daemon worker killed after a step launched its children but before the step's checkpoint makes the step run
+    again; the step must then wait for what it launched instead of running the same DFT twice. A child stored but
+    never started (process state None: the worker died inside ``submit``) does not count.
+    """
+    for link in parent.base.links.get_outgoing(link_type=link_type, link_label_filter=link_label).all():
+        if link.node.process_state is not None:
+            return link.node
+    return None

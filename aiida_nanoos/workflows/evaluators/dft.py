@@ -22,6 +22,7 @@ from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import (
     check_pseudopotentials,
     elements_of,
+    launched_child,
     pw_base_builder,
     pw_inputs_for,
 )
@@ -110,7 +111,8 @@ class _DftEvaluator(ProtocolMixin, WorkChain):
             self.inputs.pseudo_family.value,
             "scf",
         )
-        return ToContext(scf=self.submit(PwBaseWorkChain, **inputs))
+        launched = launched_child(self.node, "scf")  # this step replayed after a daemon worker died
+        return ToContext(scf=launched if launched is not None else self.submit(PwBaseWorkChain, **inputs))
 
     def scf_failed(self) -> bool:
         if self.ctx.scf.is_finished_ok:
@@ -257,12 +259,12 @@ class FormationEnergyWorkChain(_DftEvaluator):
     def run_scf_and_references(self):
         running = dict(self.run_scf())
         if "reference_energies" not in self.inputs:
-            inputs = self.exposed_inputs(PwBaseWorkChain, namespace="scf")
-            running["references"] = self.submit(
+            running["references"] = launched_child(self.node, "references") or self.submit(
                 ElementalReferencesWorkChain,
-                scf=inputs,
+                scf=self.exposed_inputs(PwBaseWorkChain, namespace="scf"),
                 pseudo_family=self.inputs.pseudo_family,
                 elements=orm.List(elements_of([self.inputs.structure])),
+                metadata={"call_link_label": "references"},
             )
         return ToContext(**running)
 
