@@ -37,42 +37,6 @@ class FeasibilityModel:
         return np.clip(p_hi - p_lo, 0.0, 1.0)
 
 
-class FeasibilityClassifier:
-    """P(feasible) from pass/fail labels only (e.g. "the SCF converged"), via sklearn's GP classifier.
-
-    With a single class observed so far there is nothing to learn; it returns the smoothed rate
-    (n_feasible + 1) / (n + 2) everywhere instead of a hard 0 or 1.
-    """
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self._constant: float | None = None
-        self._clf = None
-
-    def fit(self, X: np.ndarray, feasible: np.ndarray) -> FeasibilityClassifier:
-        from sklearn.gaussian_process import GaussianProcessClassifier
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern
-
-        labels = np.asarray(feasible, dtype=bool)
-        if labels.all() or not labels.any():
-            self._constant = (labels.sum() + 1.0) / (labels.size + 2.0)
-            return self
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=np.ones(X.shape[1]), nu=2.5)
-        self._clf = GaussianProcessClassifier(kernel=kernel, random_state=self.seed).fit(X, labels)
-        self._constant = None
-        return self
-
-    def probability(self, X: np.ndarray) -> np.ndarray:
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        if self._constant is not None:
-            return np.full(len(X), self._constant)
-        if self._clf is None:
-            raise RuntimeError("fit() the classifier first")
-        classes = list(self._clf.classes_)
-        return self._clf.predict_proba(X)[:, classes.index(True)]
-
-
 def weight_by_feasibility(scores: np.ndarray, *probabilities: np.ndarray) -> np.ndarray:
     """Acquisition times the product of P(feasible). Scores that can be negative (UCB/LCB) are first shifted to be
     >= 0 so that a lower feasibility can only lower the score."""

@@ -10,7 +10,7 @@ from aiida_nanoos.acquisition.analytic import (
     probability_of_improvement,
 )
 from aiida_nanoos.acquisition.batch import select_batch
-from aiida_nanoos.acquisition.feasibility import FeasibilityClassifier, FeasibilityModel, weight_by_feasibility
+from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
 from aiida_nanoos.acquisition.optimize import argmax_acquisition, maximize_continuous, score_candidates
 from aiida_nanoos.models.gp import GaussianProcess
 
@@ -88,15 +88,6 @@ def test_feasibility_model_gives_probability_of_constraint():
     assert p[0] < 0.01 and p[1] > 0.99
     weighted = weight_by_feasibility(np.array([1.0, 1.0]), p)
     assert weighted[1] > 0.99 and weighted[0] < 0.01
-
-
-def test_feasibility_classifier_learns_pass_fail_and_smooths_one_class():
-    X = np.linspace(0, 1, 40)[:, None]
-    clf = FeasibilityClassifier().fit(X, X[:, 0] < 0.5)
-    p = clf.probability(np.array([[0.05], [0.95]]))
-    assert p[0] > 0.7 and p[1] < 0.3
-    only_ok = FeasibilityClassifier().fit(X[:3], [True, True, True])
-    assert only_ok.probability(X[:2]) == pytest.approx([0.8, 0.8])
 
 
 @pytest.mark.parametrize(("kind", "kwargs"), [("EI", {"best": 1.0}), ("UCB", {"beta": 2.0}), ("PI", {"best": 1.0})])
