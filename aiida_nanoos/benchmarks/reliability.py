@@ -65,6 +65,7 @@ from aiida_nanoos.benchmarks.reliability_records import (  # noqa: F401 (used by
 )
 
 PROFILE_NAME = "nanoos-reliability"
+PW_BASE_DUPLICATES = "evaluations_duplicated_inside_pw_base"
 PW_CACHE_IDENTIFIER = "aiida.calculations:quantumespresso.pw"
 #: Tiny pw.x settings: low cutoffs and a coarse mesh (about a second per SCF of a 2-atom cell).
 CHEAP_PW = {"scf": {"kpoints_distance": 0.6, "pw": {"parameters": {"SYSTEM": {"ecutwfc": 20.0, "ecutrho": 160.0}}}}}
@@ -456,6 +457,7 @@ def run_reliability(
         "evaluations_expected": sum(a["expected"] for a in audits),
         "evaluations_done": sum(a["done"] for a in audits),
         "evaluations_duplicated": sum(a["duplicated"] for a in audits),
+        PW_BASE_DUPLICATES: sum(a["duplicated_inside_pw_base"] for a in audits),
         "evaluations_lost": sum(a["lost"] for a in audits),
         "small_evaluations": small_audit,
         "scheduler_jobs_submitted": len(jobs),
@@ -500,6 +502,7 @@ def print_figures(figures: dict) -> None:
         f"  evaluations expected / done / duplicated / lost   {figures['evaluations_expected']} / "
         f"{figures['evaluations_done']} / {figures['evaluations_duplicated']} / {figures['evaluations_lost']}"
     )
+    click.echo(f"    of them inside aiida-quantumespresso's PwBaseWorkChain  {figures[PW_BASE_DUPLICATES]}")
     small = figures["small_evaluations"]
     if small["expected"]:
         click.echo(

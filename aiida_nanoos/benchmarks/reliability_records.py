@@ -129,6 +129,16 @@ def used_calculations(evaluator) -> set[str]:
     return {max(nodes, key=lambda n: n.ctime).uuid for nodes in launched.values()}
 
 
+def replayed_by_pw_base(calc) -> bool:
+    """Whether this pw.x CalcJob is a second submission of the same iteration by aiida-quantumespresso's
+    ``PwBaseWorkChain`` (another CalcJob under the same call link label of the same caller)."""
+    caller = calc.caller
+    if caller is None or caller.process_label != "PwBaseWorkChain":
+        return False
+    label = _call_label(calc)
+    return sum(1 for node in caller.called if node.process_label == "PwCalculation" and _call_label(node) == label) > 1
+
+
 def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
     """Expected / done / duplicated / lost evaluations of one campaign, counted from the scheduler's jobs."""
     from aiida import orm
@@ -152,7 +162,7 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
         if link.link_label.startswith("evaluate_"):
             cid = link.link_label.removeprefix("evaluate_")
             evaluator_processes[cid] = evaluator_processes.get(cid, 0) + 1
-    done, duplicated, details = 0, 0, []
+    done, duplicated, replayed_upstream, details = 0, 0, 0, []
     for cid in sorted(set(jobs_of) | {r["id"] for r in records}):
         evaluator = recorded.get(cid)
         used = used_calculations(evaluator) if evaluator is not None else set()
@@ -160,8 +170,11 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
         backed = {j.calc_uuid for j in cid_jobs if j.calc_uuid in used}
         finished = any(j.state == "COMPLETED" and j.calc_uuid in used for j in cid_jobs)
         status = next((r["status"] for r in records if r["id"] == cid), "missing")
-        extra = len(cid_jobs) - len(backed)
+        extra_jobs = [j for j in cid_jobs if j.calc_uuid not in backed]
+        upstream = sum(1 for j in extra_jobs if replayed_by_pw_base(orm.load_node(j.calc_uuid)))
+        extra = len(extra_jobs)
         duplicated += extra
+        replayed_upstream += upstream
         if status == "ok" and finished:
             done += 1
         if extra or status != "ok" or not finished or evaluator_processes.get(cid, 0) > 1:
@@ -180,6 +193,9 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
         "expected": budget,
         "done": done,
         "duplicated": duplicated,
+        #: of the duplicated: pw.x runs submitted twice by aiida-quantumespresso's PwBaseWorkChain itself (its
+        #: ``run_process`` step replayed after the worker died, before its checkpoint), not by aiida-nanoos
+        "duplicated_inside_pw_base": replayed_upstream,
         "lost": max(0, budget - done),
         "evaluators_started_twice": sum(1 for n in evaluator_processes.values() if n > 1),
         "scheduler_jobs": sorted((j.job_id for js in jobs_of.values() for j in js), key=_job_order),
