@@ -64,8 +64,7 @@ from aiida_nanoos.benchmarks.reliability_records import (  # noqa: F401 (used by
     used_calculations,
 )
 
-PROFILE_NAME = "nanoos-reliability"
-PW_BASE_DUPLICATES = "evaluations_duplicated_inside_pw_base"
+PROFILE_NAME, PW_BASE_DUPLICATES = "nanoos-reliability", "evaluations_duplicated_inside_pw_base"
 PW_CACHE_IDENTIFIER = "aiida.calculations:quantumespresso.pw"
 #: Tiny pw.x settings: low cutoffs and a coarse mesh (about a second per SCF of a 2-atom cell).
 CHEAP_PW = {"scf": {"kpoints_distance": 0.6, "pw": {"parameters": {"SYSTEM": {"ecutwfc": 20.0, "ecutrho": 160.0}}}}}
@@ -325,7 +324,7 @@ def repair_stuck_processes(client, profile_name: str, workers: int) -> str:
     by a worker), every active CalcJob or WorkChain without a task in the broker's queue (its task died with a worker
     between saving its checkpoint and sending it) gets a new one; then the daemon starts again."""
     from aiida import orm
-    from aiida.engine.processes.control import get_active_processes, get_process_tasks, revive_processes
+    from aiida.engine.processes.control import get_active_processes, get_process_tasks
     from aiida.manage import get_manager
 
     client.stop_daemon(wait=True, timeout=180)
@@ -335,7 +334,8 @@ def repair_stuck_processes(client, profile_name: str, workers: int) -> str:
         for node in get_active_processes()
         if node.pk not in tasks and isinstance(node, orm.CalcJobNode | orm.WorkChainNode)
     ]
-    revive_processes(stuck)
+    for node in stuck:  # a new task in the broker's queue, taken by the restarted workers (as verdi process repair)
+        get_manager().get_process_controller().continue_process(node.pk)
     restart_daemon(client, workers)
     return f"revived {', '.join(f'{n.process_label}<{n.pk}>' for n in stuck) or 'nothing'}"
 
@@ -502,7 +502,7 @@ def print_figures(figures: dict) -> None:
         f"  evaluations expected / done / duplicated / lost   {figures['evaluations_expected']} / "
         f"{figures['evaluations_done']} / {figures['evaluations_duplicated']} / {figures['evaluations_lost']}"
     )
-    click.echo(f"    of them inside aiida-quantumespresso's PwBaseWorkChain  {figures[PW_BASE_DUPLICATES]}")
+    click.echo(f"    of them a pw.x iteration submitted twice by PwBaseWorkChain  {figures[PW_BASE_DUPLICATES]}")
     small = figures["small_evaluations"]
     if small["expected"]:
         click.echo(

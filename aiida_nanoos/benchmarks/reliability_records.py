@@ -170,9 +170,9 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
         backed = {j.calc_uuid for j in cid_jobs if j.calc_uuid in used}
         finished = any(j.state == "COMPLETED" and j.calc_uuid in used for j in cid_jobs)
         status = next((r["status"] for r in records if r["id"] == cid), "missing")
-        extra_jobs = [j for j in cid_jobs if j.calc_uuid not in backed]
-        upstream = sum(1 for j in extra_jobs if replayed_by_pw_base(orm.load_node(j.calc_uuid)))
-        extra = len(extra_jobs)
+        extra = len(cid_jobs) - len(backed)
+        unused = {j.calc_uuid for j in cid_jobs} - backed
+        upstream = sum(1 for uuid in unused if replayed_by_pw_base(orm.load_node(uuid)))
         duplicated += extra
         replayed_upstream += upstream
         if status == "ok" and finished:
@@ -193,8 +193,8 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
         "expected": budget,
         "done": done,
         "duplicated": duplicated,
-        #: of the duplicated: pw.x runs submitted twice by aiida-quantumespresso's PwBaseWorkChain itself (its
-        #: ``run_process`` step replayed after the worker died, before its checkpoint), not by aiida-nanoos
+        #: of the duplicated: pw.x runs submitted twice by a PwBaseWorkChain (its ``run_process`` step replayed after
+        #: the worker died, before its checkpoint; workflows.common.ReplaySafeRestart prevents it)
         "duplicated_inside_pw_base": replayed_upstream,
         "lost": max(0, budget - done),
         "evaluators_started_twice": sum(1 for n in evaluator_processes.values() if n > 1),

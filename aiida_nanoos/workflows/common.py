@@ -8,10 +8,11 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.common.exceptions import NotExistent
 from aiida.common.links import LinkType
+from aiida.engine import ToContext, append_
 from aiida.plugins import GroupFactory
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
-from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain as QePwBaseWorkChain
 
 
 def fraction_validator(*, low_inclusive: bool = True, high_inclusive: bool = True):
@@ -124,3 +125,26 @@ def launched_child(parent: orm.ProcessNode, link_label: str, link_type: LinkType
         if link.node.process_state is not None:
             return link.node
     return None
+
+
+class ReplaySafeRestart:
+    """For restart work chains (``BaseRestartWorkChain``): never submit the same iteration twice.
+
+    A daemon worker killed after ``run_process`` submitted its CalcJob but before the step's checkpoint makes the step
+    run again after the restart; it then waits for the iteration already launched (the same ``iteration_NN`` call
+    link) instead of running the same job a second time (found by ``aiida-nanoos benchmark reliability``).
+    """
+
+    def run_process(self):
+        launched = launched_child(self.node, f"iteration_{self.ctx.iteration + 1:02d}", LinkType.CALL_CALC)
+        if launched is None:
+            return super().run_process()
+        self.ctx.iteration += 1
+        self.report(f"{launched.process_label}<{launched.pk}> iteration #{self.ctx.iteration} was already launched")
+        return ToContext(children=append_(launched))
+
+
+class PwBaseWorkChain(ReplaySafeRestart, QePwBaseWorkChain):
+    """aiida-quantumespresso's ``PwBaseWorkChain`` (same spec, protocols, handlers and process label) that never
+    submits one pw.x iteration twice when its daemon worker dies (:class:`ReplaySafeRestart`). Every work chain of
+    the plugin that runs pw.x runs this one."""

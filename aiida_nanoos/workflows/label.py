@@ -8,13 +8,13 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
-from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.training_set import build_training_set, sample_structures
 from aiida_nanoos.potentials.sampling import SamplingSpec
 from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import (
+    PwBaseWorkChain,
     check_pseudopotentials,
     elements_of,
     fraction_validator,

@@ -19,11 +19,10 @@ import re
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.common.links import LinkType
-from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, ToContext, append_, process_handler, while_
+from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_nanoos.calculations.md import MdCalculation
-from aiida_nanoos.workflows.common import launched_child
+from aiida_nanoos.workflows.common import ReplaySafeRestart
 
 #: Added to the velocity seed of a run that blew up, so that the retry draws other velocities.
 SEED_STRIDE = 7919
@@ -53,19 +52,9 @@ def restart_step(filename: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-class JobRestartWorkChain(BaseRestartWorkChain):
+class JobRestartWorkChain(ReplaySafeRestart, BaseRestartWorkChain):
     """What every restart work chain of the plugin's own jobs shares (MD here, training in ``training_base``): the
     report of a handled failure and a larger walltime."""
-
-    def run_process(self):
-        """Run the next iteration, or wait for it when it was already launched: a daemon worker killed after the
-        submission but before this step's checkpoint makes the step run again, and the same job must not run twice."""
-        launched = launched_child(self.node, f"iteration_{self.ctx.iteration + 1:02d}", LinkType.CALL_CALC)
-        if launched is None:
-            return super().run_process()
-        self.ctx.iteration += 1
-        self.report(f"{launched.process_label}<{launched.pk}> iteration #{self.ctx.iteration} was already launched")
-        return ToContext(children=append_(launched))
 
     def report_handled(self, node: orm.CalcJobNode, action: str) -> None:
         self.report(f"{node.process_label}<{node.pk}> failed with exit status {node.exit_status}: {node.exit_message}")

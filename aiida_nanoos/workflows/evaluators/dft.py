@@ -10,7 +10,6 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_
 from aiida_quantumespresso.common.types import ElectronicType
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
-from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 from ase.build import bulk
 
 from aiida_nanoos.functions.properties import (
@@ -20,6 +19,7 @@ from aiida_nanoos.functions.properties import (
 )
 from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import (
+    PwBaseWorkChain,
     check_pseudopotentials,
     elements_of,
     launched_child,
