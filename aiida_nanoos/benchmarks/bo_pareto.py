@@ -46,6 +46,7 @@ from aiida_nanoos.benchmarks.pareto_pools import (  # noqa: F401 (re-exported fo
     synthetic_pool,
     zdt,
 )
+from aiida_nanoos.benchmarks.pool_protocol import percentiles
 
 # ----------------------------------------------------------------------------------------------------- methods
 #: A method: (pool, indices evaluated so far, how many to pick, seed) -> the next indices.
@@ -187,16 +188,6 @@ def run_method(
         order.extend(picks)
         step += 1
     return {"order": [int(i) for i in order], "trace": hypervolume_trace(pool, order), "seconds_per_pick": pick_times}
-
-
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    a = np.asarray(values, dtype=float)
-    return {
-        "median": float(np.median(a)),
-        "p10": float(np.percentile(a, 10)),
-        "p90": float(np.percentile(a, 90)),
-        "mean": float(a.mean()),
-    }
 
 
 def run_benchmark(

@@ -23,7 +23,13 @@ from typing import Any
 import click
 import numpy as np
 
-from aiida_nanoos.benchmarks.pool_protocol import PoolDataset, Strategy, nanoos_strategy, run_pool_campaign
+from aiida_nanoos.benchmarks.pool_protocol import (
+    PoolDataset,
+    Strategy,
+    nanoos_strategy,
+    percentiles,
+    run_pool_campaign,
+)
 from aiida_nanoos.benchmarks.synthetic import landscape, sample_pool
 from aiida_nanoos.design.bo import BOSettings, fit_gp_model
 from aiida_nanoos.design.cost import PRIOR_EXPONENTS, CostModel, cooling_exponent, cost_aware_scores
@@ -63,27 +69,8 @@ class CostedPool:
         return np.array([self._index[row.tobytes()] for row in np.atleast_2d(X)])
 
 
-def aware_strategy(costed: CostedPool, seed: int, budget: float) -> Strategy:
-    """EI per predicted cost^a: the cost model refitted to the paid costs each step, a cooling with the budget."""
-    state: dict[str, Any] = {"hyperparameters": None}
-    settings = BOSettings(acquisition="EI")
-
-    def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
-        model = fit_gp_model(
-            X_obs, y_obs, maximize=False, hyperparameters=state["hyperparameters"], optimize=refit, seed=seed
-        )
-        state["hyperparameters"] = model.gp.get_hyperparameters()
-        observed, candidates = costed.rows(X_obs), costed.rows(X_cand)
-        cost_model = CostModel(prior_exponents=[PRIOR_EXPONENTS["atoms"]])
-        cost_model.fit(costed.atoms[observed, None], costed.cost[observed])
-        exponent = cooling_exponent(costed.cost[observed].sum(), budget, costed.cost[observed[:2]].sum())
-        improvement = model.scores(X_cand, settings)
-        return cost_aware_scores(improvement, cost_model.predict(costed.atoms[candidates, None]), exponent)
-
-    return Strategy("aware: EI / predicted cost^a (a cools 1 -> 0 over the budget)", score)
-
-
-def blind_ei_strategy(seed: int) -> Strategy:
+def expected_improvement(seed: int):
+    """EI of the campaign's GP on the pool (hyper-parameters kept between refits), cost ignored."""
     state: dict[str, Any] = {"hyperparameters": None}
     settings = BOSettings(acquisition="EI")
 
@@ -94,7 +81,26 @@ def blind_ei_strategy(seed: int) -> Strategy:
         state["hyperparameters"] = model.gp.get_hyperparameters()
         return model.scores(X_cand, settings)
 
-    return Strategy("blind_ei: EI, cost ignored", score)
+    return score
+
+
+def aware_strategy(costed: CostedPool, seed: int, budget: float) -> Strategy:
+    """EI per predicted cost^a: the cost model refitted to the paid costs each step, a cooling with the budget."""
+    improvement = expected_improvement(seed)
+
+    def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
+        observed, candidates = costed.rows(X_obs), costed.rows(X_cand)
+        cost_model = CostModel(prior_exponents=[PRIOR_EXPONENTS["atoms"]])
+        cost_model.fit(costed.atoms[observed, None], costed.cost[observed])
+        exponent = cooling_exponent(costed.cost[observed].sum(), budget, costed.cost[observed[:2]].sum())
+        predicted = cost_model.predict(costed.atoms[candidates, None])
+        return cost_aware_scores(improvement(X_obs, y_obs, X_cand, refit), predicted, exponent)
+
+    return Strategy("aware: EI / predicted cost^a (a cools 1 -> 0 over the budget)", score)
+
+
+def blind_ei_strategy(seed: int) -> Strategy:
+    return Strategy("blind_ei: EI, cost ignored", expected_improvement(seed))
 
 
 def strategy_for(method: str, costed: CostedPool, seed: int, budget: float) -> Strategy:
@@ -131,8 +137,8 @@ def run(
                 )
                 costs.append(round(float(costed.cost[order].sum()), 3))
                 counts.append(len(order))
-            entry["cost"][method] = {"runs": costs, **_percentiles(costs)}
-            entry["evaluations"][method] = {"runs": counts, **_percentiles(counts)}
+            entry["cost"][method] = {"runs": costs, **percentiles(costs)}
+            entry["evaluations"][method] = {"runs": counts, **percentiles(counts)}
             entry["seconds"][method] = round(time.perf_counter() - started, 1)
         if "blind" in methods:
             blind = entry["cost"]["blind"]["median"]
@@ -151,16 +157,6 @@ def run(
             "goal": "aware/blind median cost ratio <= 0.7",
         },
         "results": results,
-    }
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {
-        "median": float(np.median(arr)),
-        "mean": float(arr.mean()),
-        "p10": float(np.percentile(arr, 10)),
-        "p90": float(np.percentile(arr, 90)),
     }
 
 

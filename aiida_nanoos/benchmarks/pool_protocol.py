@@ -253,6 +253,18 @@ def random_evaluations_quantiles(N: int, K: int, k: int, qs: Sequence[float]) ->
     return k * (N + 1) / (K + 1), quants
 
 
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """Median, mean and 10th / 90th percentiles of a benchmark's runs (the summary of bo-pareto, transfer and
+    cost-aware)."""
+    arr = np.asarray(values, dtype=float)
+    return {
+        "median": float(np.median(arr)),
+        "mean": float(arr.mean()),
+        "p10": float(np.percentile(arr, 10)),
+        "p90": float(np.percentile(arr, 90)),
+    }
+
+
 def _summary(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=float)
     return {"mean": float(arr.mean()), "p5": float(np.percentile(arr, 5)), "p95": float(np.percentile(arr, 95))}

@@ -23,7 +23,13 @@ from typing import Any
 import click
 import numpy as np
 
-from aiida_nanoos.benchmarks.pool_protocol import PoolDataset, Strategy, nanoos_strategy, run_pool_campaign
+from aiida_nanoos.benchmarks.pool_protocol import (
+    PoolDataset,
+    Strategy,
+    nanoos_strategy,
+    percentiles,
+    run_pool_campaign,
+)
 from aiida_nanoos.benchmarks.synthetic import Landscape, landscape, sample_pool
 from aiida_nanoos.design.bo import BOSettings
 from aiida_nanoos.design.transfer import EarlierTask, fit_transfer_model
@@ -102,16 +108,6 @@ def strategy_for(method: str, problem: Problem, seed: int) -> Strategy:
     if method == "warm":
         return warm_strategy(problem.earlier, seed, BOSettings())
     return pooled_strategy(problem.pool, problem.earlier, seed)
-
-
-def percentiles(values: list[int]) -> dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {
-        "median": float(np.median(arr)),
-        "mean": float(arr.mean()),
-        "p10": float(np.percentile(arr, 10)),
-        "p90": float(np.percentile(arr, 90)),
-    }
 
 
 def run(

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import minimize
 
-from aiida_nanoos.models.gp import _SQRT5, LogNormalPrior, default_priors
+from aiida_nanoos.models.gp import _SQRT5, LogNormalPrior, _sq_dist_scaled, default_priors
 from aiida_nanoos.models.posterior import Posterior
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -42,8 +42,7 @@ _EARLIER_PRIVATE_VARIANCE = LogNormalPrior(mu=float(np.log(0.05)), sigma=1.5)
 
 def _matern52(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Matérn 5/2 values k, and G with dk/dlog(l_k) = G * (a_k - b_k)^2, for lengthscale-divided inputs."""
-    sq = np.einsum("ij,ij->i", A, A)[:, None] + np.einsum("ij,ij->i", B, B)[None, :] - 2.0 * (A @ B.T)
-    np.maximum(sq, 0.0, out=sq)
+    sq = _sq_dist_scaled(A, B)
     r = np.sqrt(sq)
     e = np.exp(-_SQRT5 * r)
     k = (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
