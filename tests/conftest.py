@@ -65,6 +65,15 @@ def aiida_profile(aiida_config, aiida_profile_factory):
         yield profile
 
 
+@pytest.fixture(autouse=True)
+def reports_reach_the_database(aiida_profile):
+    """Every test starts with process reports going to the database: a command invoked in this process by an earlier
+    test (``CliRunner``) reconfigures aiida's logging without the database handler once the storage is loaded."""
+    from aiida_nanoos.cli.progress import keep_reports_in_database
+
+    keep_reports_in_database()
+
+
 @pytest.fixture(scope="session")
 def shared_benchmarks() -> Path:
     """Folder of the public benchmark data sets; skips the test where it is absent."""

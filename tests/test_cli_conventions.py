@@ -92,9 +92,13 @@ def test_verbosity_info_shows_the_reports_of_a_foreground_run(aiida_profile, tmp
     config["name"] = "one random iteration"
     path = tmp_path / "one.yaml"
     path.write_text(yaml.safe_dump(config))
+    invoke("campaign", "run", "--example-config")  # a command before, in the same Python process (a notebook)
     output = invoke("-p", aiida_profile.name, "campaign", "run", path, "-v", "info").output
     assert "campaign: random, batch 2, maximize_bandgap, evaluator analytic" in output
     assert "iteration 1/1" in output
+    # ... and the reports are in the database too, although that first command reconfigured the logging
+    node = orm.load_node(int(re.search(r"CampaignWorkChain<(\d+)> finished", output).group(1)))
+    assert any("campaign: random" in log.message for log in orm.Log.collection.get_logs_for(node))
 
 
 def test_progress_redraws_one_line_on_a_terminal_and_prints_every_iteration_elsewhere(capsys):

@@ -301,10 +301,31 @@ def messages_of(logger: str) -> Iterator[list[logging.LogRecord]]:
 FOREGROUND_POLL_SECONDS = 0.1
 
 
+def keep_reports_in_database() -> None:
+    """Make sure the processes run here write their reports to the database (``verdi process report``).
+
+    aiida-core adds its database log handler when the profile's storage is loaded, and the ``--verbosity`` callback
+    of every verdi-style command reconfigures the logging without it. Where the storage was loaded before that
+    callback (a second command in the same Python process, as in a notebook or a test), the reports would be lost.
+    """
+    from aiida.common.log import configure_logging
+    from aiida.manage import get_manager
+    from aiida.orm.utils.log import DBLogHandler
+
+    manager = get_manager()
+    manager.get_profile_storage()  # loading it configures the handler the first time
+    if any(isinstance(handler, DBLogHandler) for handler in logging.getLogger("aiida").handlers):
+        return
+    log_file = manager.get_config().filepaths(manager.get_profile())["profile"]["log"]
+    configure_logging(with_orm=True, daemon_log_file=log_file)
+
+
 def foreground_runner():
-    """A runner for a process run here (see :func:`run_in_foreground` for its poll interval)."""
+    """A runner for a process run here (see :func:`run_in_foreground` for its poll interval), whose reports reach
+    the database (:func:`keep_reports_in_database`)."""
     from aiida.manage import get_manager
 
+    keep_reports_in_database()
     # Not closed afterwards: closing a runner closes the event loop it shares with the next run (as aiida's own
     # ``run`` does, the runner is left to the garbage collector).
     return get_manager().create_runner(communicator=None, poll_interval=FOREGROUND_POLL_SECONDS)
