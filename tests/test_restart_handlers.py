@@ -293,3 +293,39 @@ def test_real_lammps_continues_from_the_restart_file_the_walltime_handler_attach
     before = calculation.outputs.time_dependent_computes.get_array("Temp")[-1]
     after = second.outputs.time_dependent_computes.get_array("Temp")[0]
     assert after == pytest.approx(before, rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ replayed steps
+def _child(parent: orm.WorkflowNode, label: str, state: ProcessState | None, checkpoint: str | None = None,
+           exception: str | None = None) -> orm.WorkChainNode:  # fmt: skip
+    child = orm.WorkChainNode()
+    child.base.links.add_incoming(parent, LinkType.CALL_WORK, label)
+    if state is not None:
+        child.set_process_state(state)
+    if checkpoint is not None:
+        child.set_checkpoint(checkpoint)
+    if exception is not None:
+        child.set_exception(exception)
+    return child.store()
+
+
+def test_a_replayed_step_relaunches_only_children_that_never_started():
+    """A worker killed inside ``submit`` (node stored, checkpoint not yet saved) leaves a child no daemon can run: the
+    replayed step must launch it again (seen as a lost evaluation by ``benchmark reliability``), and closes it."""
+    from aiida_nanoos.workflows.common import NO_CHECKPOINT, launched_child
+
+    parent = orm.WorkflowNode().store()
+    orphan = _child(parent, "scf", ProcessState.CREATED)
+    assert launched_child(parent, "scf") is None
+    assert orphan.is_excepted and orphan.is_sealed and "never started" in orphan.exception
+    # ``verdi process repair`` sent the orphan a task first: the daemon excepted it; that does not count either
+    repaired = _child(parent, "references", ProcessState.EXCEPTED, exception=f"Calculation<7> {NO_CHECKPOINT}")
+    assert launched_child(parent, "references") is None and repaired.is_excepted
+    # a child with its checkpoint waits for a task (repair gives it one); one that failed for real is the answer
+    queued = _child(parent, "evaluate_3", ProcessState.CREATED, checkpoint="saved")
+    assert launched_child(parent, "evaluate_3").pk == queued.pk
+    failed = _child(parent, "evaluate_4", ProcessState.EXCEPTED, exception="ZeroDivisionError: division by zero")
+    assert launched_child(parent, "evaluate_4").pk == failed.pk
+    # the relaunched child is found next to the closed orphan
+    again = _child(parent, "scf", ProcessState.WAITING)
+    assert launched_child(parent, "scf").pk == again.pk

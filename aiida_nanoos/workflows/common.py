@@ -114,17 +114,53 @@ def pw_inputs_for(exposed: dict, structure: orm.StructureData, family_label: str
     return inputs
 
 
+#: aiida-core's persister, when a process it is asked to continue never saved a checkpoint.
+NO_CHECKPOINT = "does not have a saved checkpoint"
+
+
+def never_started(child: orm.ProcessNode) -> bool:
+    """Whether ``child`` was stored by a daemon worker that died inside ``submit``, before the process's checkpoint was
+    saved: it is ``created`` (or has no state yet) with no checkpoint, or the daemon excepted it for that reason when
+    ``verdi process repair`` sent it a task. Such a process can never run."""
+    from aiida.engine import ProcessState
+
+    if child.process_state is None:
+        return True
+    if child.process_state is ProcessState.CREATED and child.checkpoint is None:
+        return True
+    return child.is_excepted and NO_CHECKPOINT in (child.exception or "")
+
+
+def close_never_started(child: orm.ProcessNode, parent: orm.ProcessNode) -> None:
+    """Mark an orphan :func:`never_started` child excepted and seal it, as aiida-core's process launcher does with a
+    process it cannot continue, so ``verdi process list`` does not show it ``created`` for ever."""
+    from aiida.engine import ProcessState
+
+    if child.is_sealed:
+        return
+    child.set_exception(
+        f"never started: the daemon worker that submitted it died before saving its checkpoint; "
+        f"{parent.process_label}<{parent.pk}> launched it again"
+    )
+    child.set_process_state(ProcessState.EXCEPTED)
+    child.seal()
+
+
 def launched_child(parent: orm.ProcessNode, link_label: str, link_type: LinkType = LinkType.CALL_WORK):
     """The child process ``parent`` already launched under ``link_label``, or None.
 
     A daemon worker killed after a step launched its children but before the step's checkpoint makes the step run
-    again; the step must then wait for what it launched instead of running the same DFT twice. A child stored but
-    never started (process state None: the worker died inside ``submit``) does not count.
+    again; the step must then wait for what it launched instead of running the same DFT twice. A child that never
+    started (:func:`never_started`: the worker died inside ``submit``) does not count and is closed; the step launches
+    it again.
     """
+    launched = None
     for link in parent.base.links.get_outgoing(link_type=link_type, link_label_filter=link_label).all():
-        if link.node.process_state is not None:
-            return link.node
-    return None
+        if never_started(link.node):
+            close_never_started(link.node, parent)
+        elif launched is None or link.node.pk > launched.pk:
+            launched = link.node
+    return launched
 
 
 class ReplaySafeRestart:
