@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
+from aiida import orm
 from click.testing import CliRunner
 
 from aiida_nanoos.benchmarks.crystal_graph_harness import generate_perovskite_candidates
@@ -58,6 +60,12 @@ def test_model_cli_train_list_show_predict(aiida_profile, nanoos_resources, toy_
     assert "±" in predicted.output and "... 26 more" in predicted.output
     assert "prediction ArrayData<" in predicted.output
     assert "selected for simulation (uncertainty) on the epistemic sigma" in predicted.output
+    # --json: every structure (not only the --show rows), equal to the stored prediction node
+    data = json.loads(invoke(aiida_profile, "predict", "cli_toy", extxyz, "--select", 2, "--json").output)
+    prediction = orm.load_node(data["prediction_pk"])
+    assert [row["value"] for row in data["predictions"]] == pytest.approx(prediction.get_array("prediction").tolist())
+    assert len(data["predictions"]) == 5 and len(data["selected"]) == 2
+    assert {entry["identifier"] for entry in data["selected"]} <= {row["identifier"] for row in data["predictions"]}
 
     wrong = invoke(aiida_profile, "predict", "cli_toy", extxyz, "--target", "band_gap", expect_ok=False)
     assert wrong.exit_code != 0 and "not 'band_gap'" in wrong.output

@@ -209,6 +209,7 @@ def read_candidates(paths: list[Path], cif_column: str = "cif") -> tuple[list, l
 )
 @click.option("--direction", type=click.Choice(["min", "max"]), default="min", show_default=True)
 @click.option("--show", "n_show", type=int, default=20, show_default=True, help="Rows of predictions to print.")
+@JSON
 @with_dbenv()
 def model_predict(
     node,
@@ -220,6 +221,7 @@ def model_predict(
     strategy: str,
     direction: str,
     n_show: int,
+    as_json: bool,
 ) -> None:
     """Predict with MODEL (name, name_vN or PK) for the structures in FILES (CSV with a cif column, CIF, extxyz...).
 
@@ -247,6 +249,35 @@ def model_predict(
         raise click.ClickException(str(error)) from error
     values, sigma = prediction.get_array("prediction"), prediction.get_array("uncertainty")
     unseen = prediction.get_array("unseen_element")
+    chosen = selection_process = None
+    if n_select > 0:
+        try:
+            chosen, selection_process = select_for_simulation.run_get_node(
+                prediction=prediction,
+                settings=orm.Dict({"strategy": strategy, "budget": n_select, "direction": direction}),
+            )
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+    if as_json:  # every structure (not only --show rows), and the nodes a script can load
+        rows = zip(labels, values, sigma, unseen, strict=True)
+        echo_json(
+            {
+                "model": node.full_name,
+                "target": node.target,
+                "method": prediction.base.attributes.get("method"),
+                "predictions": [
+                    {"identifier": name, "value": float(y), "uncertainty": float(error), "unseen_element": bool(new)}
+                    for name, y, error, new in rows
+                ],
+                "batch_pk": batch.pk,
+                "calcfunction_pk": process.pk,
+                "prediction_pk": prediction.pk,
+                "selected": chosen["selected"] if chosen is not None else [],
+                "uncertainty_used": chosen["uncertainty_used"] if chosen is not None else None,
+                "selection_pk": chosen.pk if chosen is not None else None,
+            }
+        )
+        return
     click.echo(
         f"{node.full_name} ({prediction.base.attributes.get('method')}): {node.target} for {len(labels)} structures"
     )
@@ -257,14 +288,7 @@ def model_predict(
     click.echo(
         f"batch StructureBatchData<{batch.pk}>, calcfunction<{process.pk}>, prediction ArrayData<{prediction.pk}>"
     )
-    if n_select > 0:
-        try:
-            chosen, selection_process = select_for_simulation.run_get_node(
-                prediction=prediction,
-                settings=orm.Dict({"strategy": strategy, "budget": n_select, "direction": direction}),
-            )
-        except ValueError as error:
-            raise click.ClickException(str(error)) from error
+    if chosen is not None:
         epistemic = chosen["uncertainty_used"] == "epistemic_uncertainty"
         used = "epistemic sigma (model disagreement)" if epistemic else "total sigma"
         click.echo(f"selected for simulation ({strategy}) on the {used}; ± above is the total, recalibrated sigma:")
