@@ -1,5 +1,6 @@
 """``aiida-nanoos setup`` / ``doctor``: real profiles, idempotent, and clear about what is missing."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,6 +80,11 @@ def test_missing_pw_is_named_with_its_fix(tmp_path):
     assert doctor.returncode == 1
     assert "[MISSING] pw.x: not found" in doctor.stdout
     assert "[MISSING] ld1.x: not found" in doctor.stdout
+    as_json = nanoos("doctor", "--json", aiida_path=tmp_path / "aiida", env=env)
+    assert as_json.returncode == 1
+    checks = {check["name"]: check for check in json.loads(as_json.stdout)}
+    assert checks["pw.x"]["ok"] is False and checks["pw.x"]["required"] is True
+    assert "apt-get install quantum-espresso" in checks["pw.x"]["fix"]
 
 
 def postgres_and_rabbitmq_available() -> str | None:

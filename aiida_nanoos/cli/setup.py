@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import click
 
 from aiida_nanoos.pseudos import FAMILY_LABEL
 
-from .params import NanoosCommand
+from .params import JSON, NanoosCommand, echo_json
 
 
 @click.command(cls=NanoosCommand)
@@ -77,8 +78,9 @@ def setup(
 
 @click.command(cls=NanoosCommand)
 @click.option("--family", "family_label", default=FAMILY_LABEL, show_default=True, help="Pseudo family label.")
+@JSON
 @click.pass_context
-def doctor(ctx: click.Context, family_label: str) -> None:
+def doctor(ctx: click.Context, family_label: str, as_json: bool) -> None:
     """Check every component, print versions, and for what is missing the fix; exit 1 if something required is."""
     import os
 
@@ -87,11 +89,14 @@ def doctor(ctx: click.Context, family_label: str) -> None:
     profile = getattr(ctx.obj, "profile", None)  # given with -p (loaded by it)
     if profile is not None:
         os.environ["AIIDA_PROFILE"] = profile.name
-    failed_required = False
-    for check in run_checks(family_label):
+    checks = run_checks(family_label)
+    failed_required = any(check.required and not check.ok for check in checks)
+    if as_json:
+        echo_json([dataclasses.asdict(check) for check in checks])
+        sys.exit(1 if failed_required else 0)
+    for check in checks:
         mark = "ok" if check.ok else ("MISSING" if check.required else "warning")
         click.echo(f"[{mark:>7}] {check.name}: {check.detail}")
         if not check.ok and check.fix:
             click.echo(f"          fix: {check.fix}")
-        failed_required |= check.required and not check.ok
     sys.exit(1 if failed_required else 0)
