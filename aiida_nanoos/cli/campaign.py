@@ -11,6 +11,9 @@ from typing import Any
 import click
 from aiida.cmdline.utils.decorators import with_dbenv
 
+from .campaign_pace import fmt as _fmt
+from .campaign_pace import hypervolume_data, pace_data, pace_lines
+from .campaign_template import campaign_template
 from .examples import example_option
 from .params import CAMPAIGN, JSON, echo_json, echo_table, group, process_state
 from .progress import CampaignProgress, messages_of, watch
@@ -184,16 +187,6 @@ def campaign_snapshot(node) -> dict[str, Any]:
     }
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
-
-
 def _transform_text(model: dict) -> str:
     """'power (lambda 0.31)', 'log', ... as recorded by fit_gp (older records have no transform)."""
     transform = model.get("output_transform", "none")
@@ -323,13 +316,19 @@ def campaign_show(campaign, as_json: bool) -> None:
 @JSON
 @with_dbenv()
 def campaign_stats(campaign, as_json: bool) -> None:
-    """Budget used, evaluations, failures, best per iteration and convergence of CAMPAIGN (PK, UUID or label)."""
+    """Budget used, evaluations, failures, best per iteration, convergence, the pace (seconds per iteration,
+    evaluations per hour), the estimated time left to the budget or max_iterations and, for Pareto campaigns, the
+    hypervolume after each iteration, of CAMPAIGN (PK, UUID or label)."""
     node = campaign
     snap = campaign_snapshot(node)
     stats = dict(snap["statistics"])
     durations = [(e.mtime - e.ctime).total_seconds() for e in snap["evaluations"] if e.is_terminated]
     stats["evaluation_wall_time_total"] = sum(durations)
     stats["campaign_wall_time"] = (node.mtime - node.ctime).total_seconds()
+    stats["pace"] = pace_data(snap)
+    hypervolume = hypervolume_data(snap)
+    if hypervolume is not None:
+        stats["hypervolume"] = hypervolume
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
@@ -351,6 +350,13 @@ def campaign_stats(campaign, as_json: bool) -> None:
         f"  wall time {stats['campaign_wall_time']:.1f} s, of which evaluations (summed) "
         f"{stats['evaluation_wall_time_total']:.1f} s"
     )
+    click.echo("\nPace")
+    for line in pace_lines(stats["pace"]):
+        click.echo(line)
+    if hypervolume is not None:
+        names = ", ".join(hypervolume["objectives"])
+        click.echo(f"\nHypervolume ({names}; reference point {_fmt(hypervolume['reference_point'])})")
+        click.echo(f"  after each iteration  {_fmt(hypervolume['trend'])}")
 
 
 @campaign.command("list")
@@ -483,3 +489,6 @@ def campaign_kill(campaigns: tuple, timeout: float) -> None:
     """Kill CAMPAIGNS (`verdi process kill`); the state of the last finished iteration stays in the graph
     (`restart_from` continues from it)."""
     _control("kill", campaigns, timeout, msg_text="Killed through `aiida-nanoos campaign kill`")
+
+
+campaign.add_command(campaign_template)

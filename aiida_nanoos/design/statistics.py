@@ -169,3 +169,62 @@ def statistics(
             "per_iteration": per_iteration,
         }
     return out
+
+
+#: The limits of :func:`time_to_finish`, in the order the convergence check tests them.
+_LIMIT_ORDER = ("budget", "budget_cpu_hours", "max_iterations")
+
+
+def time_to_finish(
+    state: CampaignState,
+    config: CampaignConfig,
+    iteration_seconds: Sequence[float],
+    *,
+    cpu_hours_used: float | None = None,
+    budget_cpu_hours: float | None = None,
+) -> dict[str, Any]:
+    """The pace of a campaign and when it will stop, from the wall seconds of its last iterations.
+
+    ``iteration_seconds`` are those of the iterations this run recorded (a continued campaign's earlier ones took no
+    time here), the newest last. The campaign stops at whichever limit comes first: ``max_iterations``, the
+    evaluation ``budget`` (DFT runs: a batch per iteration, or the share of a batch the property model sent to DFT so
+    far) or the CPU-hour budget (at the CPU hours per iteration so far). Each limit's iterations left times the median
+    seconds per iteration is the estimate: the median, because the first iteration (elemental references, the first
+    model) and a queue wait are not the pace. A converged campaign has nothing left.
+    """
+    seconds = [float(t) for t in iteration_seconds]
+    done = state.iteration
+    timed = min(len(seconds), done)
+    evaluations = sum(1 for r in state.candidates if r.iteration >= done - timed) if timed else 0
+    median = float(np.median(seconds)) if seconds else None
+    out: dict[str, Any] = {
+        "iterations_done": done,
+        "iterations_timed": len(seconds),
+        "seconds_per_iteration_median": median,
+        "seconds_per_iteration_last": seconds[-1] if seconds else None,
+        "evaluations_per_hour": 3600.0 * evaluations / sum(seconds) if seconds and sum(seconds) > 0 else None,
+        "converged": state.converged,
+        "iterations_left": {"max_iterations": max(config.max_iterations - done, 0)},
+    }
+    left = out["iterations_left"]
+    if config.budget is not None:
+        spent = n_simulated(state.candidates)
+        per_iteration = float(config.batch_size) if config.evaluation_method == "dft" else spent / max(done, 1)
+        remaining = max(config.budget - spent, 0)
+        left["budget"] = math.ceil(remaining / per_iteration) if per_iteration > 0 else None
+    if budget_cpu_hours is not None and cpu_hours_used is not None:
+        per_iteration = cpu_hours_used / done if done else 0.0
+        remaining = max(budget_cpu_hours - cpu_hours_used, 0.0)
+        left["budget_cpu_hours"] = math.ceil(remaining / per_iteration) if per_iteration > 0 else None
+    known = {limit: n for limit, n in left.items() if n is not None}
+    # on a tie the budget is what the campaign will give as its reason (check_convergence tests it first)
+    limit = min(known, key=lambda k: (known[k], _LIMIT_ORDER.index(k)))
+    if state.converged:
+        out.update(limit=state.converged, iterations_to_finish=0, seconds_left=0.0)
+    else:
+        out.update(
+            limit=limit,
+            iterations_to_finish=known[limit],
+            seconds_left=None if median is None else known[limit] * median,
+        )
+    return out
