@@ -218,6 +218,8 @@ def campaign_config_schema() -> dict:
         "top_n": "Best candidates reported.",
         "candidate_pool": "> 0: BO and random search pick from this many random points per iteration.",
         "reference_point": "Reference point of the hypervolume (several objectives).",
+        "budget_cpu_hours": "Stop once the evaluations used this many CPU hours (wall seconds x MPI processes x "
+        "threads of every calculation; the reason is cpu_budget_exhausted).",
     }
     own = defaults(c.CampaignConfig)
     properties = {
@@ -231,7 +233,38 @@ def campaign_config_schema() -> dict:
     properties["genetic"] = genetic_schema()
     properties["external"] = external_schema()
     properties["property_model"] = property_model_schema()
+    properties["cost_aware"] = field(
+        "boolean",
+        "Bayesian optimisation picks the largest expected improvement per unit of predicted CPU cost (cells' atoms and "
+        "k-points, then the costs the evaluations reported); UCB/LCB become EI.",
+        False,
+    )
+    properties["warm_start"] = warm_start_schema()
     return mapping(properties, "How the campaign searches: algorithm, batch, budget, stopping rules, settings.")
+
+
+def warm_start_schema() -> dict:
+    identifier = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]}
+    properties = {
+        "campaigns": field(
+            {"type": "array", "items": identifier, "minItems": 1},
+            "Earlier campaigns (PK or UUID), finished ok, whose objective is a function of the same property.",
+        ),
+        "same_objective": field(
+            "boolean",
+            "Every finished campaign on the profile with the same objective property and search space.",
+            False,
+        ),
+    }
+    return {
+        **mapping(
+            properties,
+            "Seed the surrogate with earlier campaigns' evaluations (Bayesian optimisation, one objective): the same "
+            "task's pooled, a related task's (another base structure, evaluator or functional) as a task of a "
+            "multi-task GP. Give campaigns or same_objective: true.",
+        ),
+        "type": ["object", "null"],
+    }
 
 
 def bo_schema() -> dict:

@@ -28,6 +28,7 @@ from aiida_nanoos.design.config import (
     PropertyModelSettings,
     renamed_config_keys,
 )
+from aiida_nanoos.design.cost import cost_features
 from aiida_nanoos.design.definition import (
     apply_constraints,
     count_points,
@@ -58,6 +59,7 @@ from aiida_nanoos.design.records import (
     best_value,
     candidate_atoms,
     candidate_id,
+    cpu_hours_used,
     formula,
     history,
     n_simulated,
@@ -126,6 +128,29 @@ def refuse_unphysical(
     return refused
 
 
+def stopping_reason(state: CampaignState, objective: CampaignObjective, config: CampaignConfig) -> str | None:
+    """Why the campaign should stop now: the criteria of :func:`check_convergence`, and the CPU hours of
+    ``config.budget_cpu_hours`` (after a target reached or the evaluation budget, before the iteration limit)."""
+    reason = check_convergence(state, objective, config)
+    if reason in (None, "max_iterations", "no_improvement") and config.criteria(objective.maximize).cpu_budget_spent(
+        cpu_hours_used(state.candidates)
+    ):
+        return "cpu_budget_exhausted"
+    return reason
+
+
+def evaluation_cost(space: ParameterSpace, record: CandidateRecord, paid: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the evaluation of ``record`` used (``paid``: wall and CPU seconds its evaluator reported) and the cost
+    features of its cell (atoms, k-points), the data of the cost model of cost-aware selection."""
+    cost = {key: float(value) for key, value in dict(paid or {}).items() if isinstance(value, int | float)}
+    try:
+        atoms = candidate_atoms(space, record)
+    except ValueError:  # a point of a space without a structure: no cell to cost
+        return cost
+    n_atoms, n_kpoints = cost_features(len(atoms), atoms.cell.array)
+    return {**cost, "n_atoms": int(n_atoms), "n_kpoints": int(n_kpoints)}
+
+
 def record_results(
     state: CampaignState,
     space: ParameterSpace,
@@ -135,6 +160,7 @@ def record_results(
     failures: Mapping[str, str],
     elapsed: Mapping[str, float] | None = None,
     property_model: Mapping[str, Any] | None = None,
+    costs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Record the evaluated batch (``properties`` by candidate id; ``failures`` id -> reason) and return the
     iteration summary. A candidate whose evaluation failed, or whose properties cannot give the objective (a
@@ -143,7 +169,9 @@ def record_results(
     ``property_model`` (campaigns with a property model) holds what the model did this iteration: ``candidates``
     (id -> source 'dft' or 'ml', prediction, uncertainty, reason), ``model`` / ``model_uuid`` / ``model_name`` in
     use, ``retrained``, ``training_labels``, ``pool_size``, ``pool_mean_uncertainty``, ``information_gain``; it is
-    kept in ``state.property_model`` and summarised as the per-iteration statistics."""
+    kept in ``state.property_model`` and summarised as the per-iteration statistics. ``costs`` (id -> wall_seconds,
+    cpu_seconds) is what each evaluation used, kept in the candidate's record (``cost``) and counted against
+    ``config.budget_cpu_hours``."""
     iteration = state.iteration
     info = dict(property_model or {})
     per_candidate = dict(info.get("candidates") or {})
@@ -166,6 +194,7 @@ def record_results(
         else:
             record.status, record.value = "failed", None
             record.error = str(failures.get(record.id, "no evaluation result"))
+        record.cost = evaluation_cost(space, record, (costs or {}).get(record.id)) if record.simulated else None
         records.append(record)
         points.append(encoded_point(space, record.parameters))
         values.append(record.value)
@@ -179,7 +208,7 @@ def record_results(
         # fixed once the first feasible candidates are in, so hypervolumes of all iterations compare
         state.reference_point = reference_point(state.candidates, objective, config)
     trend = convergence_trend(state, objective, config)
-    reason = check_convergence(state, objective, config)
+    reason = stopping_reason(state, objective, config)
     state.converged = reason
     ranked = rank_records(records, objective)
     summary = {
@@ -190,6 +219,8 @@ def record_results(
         "best_so_far": trend[-1] if trend and math.isfinite(trend[-1]) else None,
         "metric": "hypervolume" if objective.multi else objective.primary.name,
         "budget_used": n_simulated(state.candidates),
+        "cpu_hours_used": cpu_hours_used(state.candidates),
+        "iteration_cpu_seconds": sum(float((r.cost or {}).get("cpu_seconds") or 0.0) for r in records),
         "converged": reason,
         "candidates": [table_row(r, rank) for rank, r in enumerate(ranked, start=1)],
         "elapsed": dict(elapsed or {}),
@@ -255,6 +286,7 @@ __all__ = [
     "check_convergence",
     "convergence_trend",
     "count_points",
+    "cpu_hours_used",
     "dump_state",
     "enumerate_points",
     "formula",
@@ -279,6 +311,7 @@ __all__ = [
     "selection_settings",
     "space_elements",
     "statistics",
+    "stopping_reason",
     "trained_model_name",
     "training_due",
     "training_labels",

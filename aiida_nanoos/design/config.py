@@ -49,6 +49,7 @@ CONFIG_BOUNDS = {
     "candidate_pool": Bound(int, 0),
     "min_improvement": Bound(float, 0.0),
     "target": Bound(float),
+    "budget_cpu_hours": Bound(float, 0.0, low_open=True),
 }
 GENETIC_BOUNDS = {
     "population_size": Bound(int, 2),
@@ -78,7 +79,7 @@ PROPERTY_MODEL_BOUNDS = {
 }
 #: Numbers that may be left out (None): the rest have defaults.
 _OPTIONAL_NUMBERS = {
-    *("budget", "patience", "target", "version", "uncertainty_threshold", "dft_fraction"),
+    *("budget", "budget_cpu_hours", "patience", "target", "version", "uncertainty_threshold", "dft_fraction"),
     *("retrain_every", "retrain_min_new_labels"),
 }
 
@@ -258,6 +259,41 @@ class PropertyModelSettings:
         return asdict(self)
 
 
+# ---------------------------------------------------------------------------------------------- warm start
+@dataclass(frozen=True)
+class WarmStartSettings:
+    """Earlier campaigns whose evaluations seed this one (``config.warm_start``): named by PK or UUID
+    (``campaigns``), or every finished campaign on the profile whose objective is a function of the same property
+    (``same_objective: true``). Evaluations of the same task (same search space and evaluator inputs) are pooled
+    with the new ones; those of a related task (another base structure, evaluator or functional) enter a multi-task
+    GP as a task of their own, so the model learns how far to trust them."""
+
+    campaigns: tuple[int | str, ...] = ()
+    same_objective: bool = False
+
+    def __post_init__(self) -> None:
+        where = "config.warm_start"
+        if not isinstance(self.same_objective, bool):
+            raise ValueError(f"{where}.same_objective: must be true or false, got {self.same_objective!r}")
+        if isinstance(self.campaigns, str | bytes | Mapping) or not isinstance(self.campaigns, list | tuple):
+            raise ValueError(f"{where}.campaigns: must be a list of campaign PKs or UUIDs, got {self.campaigns!r}")
+        for value in self.campaigns:
+            if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, int) and value < 1):
+                raise ValueError(f"{where}.campaigns: {value!r} is not a campaign PK or UUID")
+        if bool(self.campaigns) == self.same_objective:
+            raise ValueError(f"{where}: give either campaigns: [PK or UUID, ...] or same_objective: true")
+        object.__setattr__(self, "campaigns", tuple(self.campaigns))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> WarmStartSettings:
+        if not isinstance(data, Mapping):
+            raise ValueError("config.warm_start: must be a mapping ({campaigns: [...]} or {same_objective: true})")
+        unknown = sorted(set(data) - {"campaigns", "same_objective"})
+        if unknown:
+            raise ValueError(f"config.warm_start: unknown keys {unknown} (allowed ['campaigns', 'same_objective'])")
+        return cls(**data)
+
+
 # ---------------------------------------------------------------------------------------------- configuration
 @dataclass
 class CampaignConfig:
@@ -265,10 +301,13 @@ class CampaignConfig:
 
     ``budget`` counts evaluations (DFT runs) over the whole campaign; ``patience`` / ``min_improvement`` stop it
     when the best value has not improved enough for that many iterations; ``target`` stops it once the best
-    value reaches it. ``candidate_pool`` > 0 makes BO and random search pick from that many random points per
-    iteration instead of optimising over the continuous space. ``bo``, ``genetic`` and ``external`` hold the
-    settings of those algorithms (see :class:`~aiida_nanoos.design.bo.BOSettings`, :mod:`.search`,
-    :mod:`.external_proposer`).
+    value reaches it; ``budget_cpu_hours`` stops it once the evaluations have used that many CPU hours (wall
+    seconds x MPI processes x threads of every calculation). ``cost_aware`` makes Bayesian optimisation pick the
+    largest expected improvement per unit of predicted cost (:mod:`.cost`); ``warm_start`` seeds the surrogate with
+    earlier campaigns (:class:`WarmStartSettings`). ``candidate_pool`` > 0 makes BO and random search pick from that
+    many random points per iteration instead of optimising over the continuous space. ``bo``, ``genetic`` and
+    ``external`` hold the settings of those algorithms (see :class:`~aiida_nanoos.design.bo.BOSettings`,
+    :mod:`.search`, :mod:`.external_proposer`).
     """
 
     algorithm: str = "bayesian_optimization"
@@ -287,6 +326,9 @@ class CampaignConfig:
     genetic: dict[str, Any] = field(default_factory=dict)
     external: dict[str, Any] = field(default_factory=dict)
     property_model: dict[str, Any] | None = None
+    warm_start: dict[str, Any] | None = None
+    cost_aware: bool = False
+    budget_cpu_hours: float | None = None
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -320,6 +362,16 @@ class CampaignConfig:
             raise ValueError(f"config.external: unknown keys {unknown} (allowed {sorted(allowed)})")
         if self.algorithm == "external":
             ExternalSettings.from_dict(self.external)  # validates
+        if not isinstance(self.cost_aware, bool):
+            raise ValueError(f"config.cost_aware: must be true or false, got {self.cost_aware!r}")
+        for key in ("cost_aware", "warm_start"):
+            if getattr(self, key) and self.algorithm != "bayesian_optimization":
+                raise ValueError(
+                    f"config.{key}: only used by algorithm 'bayesian_optimization' (not {self.algorithm!r})"
+                )
+        if self.warm_start is not None:
+            self.warm_start = dict(self.warm_start) if isinstance(self.warm_start, Mapping) else self.warm_start
+            self.warm_start_settings()  # validates
         if self.uses_property_model:
             if self.property_model is None:
                 used = self.algorithm if self.algorithm in PROPERTY_MODEL_ALGORITHMS else self.evaluation_method
@@ -336,6 +388,9 @@ class CampaignConfig:
                 "config.property_model: only used by algorithm 'active_learning' or evaluation_method 'ml_only' / "
                 "'ml_then_dft'"
             )
+
+    def warm_start_settings(self) -> WarmStartSettings | None:
+        return None if self.warm_start is None else WarmStartSettings.from_dict(self.warm_start)
 
     @property
     def uses_property_model(self) -> bool:
@@ -423,4 +478,5 @@ class CampaignConfig:
             max_iterations=self.max_iterations,
             patience=self.patience,
             min_improvement=self.min_improvement,
+            budget_cpu_hours=self.budget_cpu_hours,
         )

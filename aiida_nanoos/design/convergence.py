@@ -1,4 +1,5 @@
-"""When a design campaign should stop: target reached, no progress for a while, or budget spent."""
+"""When a design campaign should stop: target reached, no progress for a while, or budget spent (evaluations or CPU
+hours)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 #: Reasons returned by :meth:`ConvergenceCriteria.check`, in the order they are tested.
-REASONS = ("target_reached", "budget_exhausted", "max_iterations", "no_improvement")
+REASONS = ("target_reached", "budget_exhausted", "cpu_budget_exhausted", "max_iterations", "no_improvement")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class ConvergenceCriteria:
 
     * ``target``: stop as soon as the best value reaches it (>= for maximisation, <= for minimisation);
     * ``budget``: maximum number of evaluations (DFT runs) over the whole campaign;
+    * ``budget_cpu_hours``: CPU hours the evaluations may use (checked when the caller passes ``cpu_hours``);
     * ``max_iterations``: maximum number of iterations;
     * ``patience``: stop after this many consecutive iterations whose best did not improve on the previous best
       by at least ``min_improvement`` (in the units of the objective).
@@ -29,6 +31,7 @@ class ConvergenceCriteria:
     max_iterations: int | None = None
     patience: int | None = None
     min_improvement: float = 0.0
+    budget_cpu_hours: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("budget", "max_iterations", "patience"):
@@ -37,11 +40,14 @@ class ConvergenceCriteria:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
         if self.min_improvement < 0:
             raise ValueError(f"min_improvement: must be >= 0, got {self.min_improvement}")
+        if self.budget_cpu_hours is not None and not self.budget_cpu_hours > 0:
+            raise ValueError(f"budget_cpu_hours: must be > 0, got {self.budget_cpu_hours!r}")
 
-    def check(self, iteration_values: Sequence[Sequence[float]]) -> str | None:
+    def check(self, iteration_values: Sequence[Sequence[float]], cpu_hours: float | None = None) -> str | None:
         """The reason to stop (one of :data:`REASONS`) or None to go on.
 
-        ``iteration_values[k]`` holds the objective values evaluated in iteration k (NaN for failed evaluations).
+        ``iteration_values[k]`` holds the objective values evaluated in iteration k (NaN for failed evaluations);
+        ``cpu_hours`` is what the evaluations used so far (the CPU budget is checked only when it is given).
         """
         values = [np.asarray(v, dtype=float) for v in iteration_values]
         n_eval = int(sum(v.size for v in values))
@@ -52,6 +58,8 @@ class ConvergenceCriteria:
             return "target_reached"
         if self.budget is not None and n_eval >= self.budget:
             return "budget_exhausted"
+        if self.cpu_budget_spent(cpu_hours):
+            return "cpu_budget_exhausted"
         if self.max_iterations is not None and len(values) >= self.max_iterations:
             return "max_iterations"
         if self.patience is not None and len(running) > self.patience:
@@ -61,6 +69,9 @@ class ConvergenceCriteria:
             if running[-1] - reference < self.min_improvement or running[-1] <= reference:
                 return "no_improvement"
         return None
+
+    def cpu_budget_spent(self, cpu_hours: float | None) -> bool:
+        return self.budget_cpu_hours is not None and cpu_hours is not None and cpu_hours >= self.budget_cpu_hours
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,3 +79,38 @@ def cost_aware_scores(improvement: np.ndarray, cost: np.ndarray, exponent: float
     if np.any(cost <= 0):
         raise ValueError("predicted costs must be positive")
     return np.asarray(improvement, dtype=float) / cost**exponent
+
+
+#: k-point spacing (1/Å, 2π included, as aiida-quantumespresso's ``kpoints_distance``) used to count the k-points of a
+#: candidate's cell for its predicted cost: only ratios between candidates matter, so one typical spacing serves.
+COST_KPOINTS_DISTANCE = 0.3
+
+
+def kpoint_count(cell: np.ndarray, distance: float = COST_KPOINTS_DISTANCE) -> int:
+    """k-points of the Monkhorst-Pack mesh a ``kpoints_distance`` gives this cell (each reciprocal vector's length,
+    2π included, over the spacing, rounded up): larger cells need fewer k-points, which offsets part of their cost."""
+    reciprocal = 2.0 * np.pi * np.linalg.inv(np.asarray(cell, dtype=float)).T
+    mesh = np.maximum(1, np.ceil(np.linalg.norm(reciprocal, axis=1) / distance))
+    return int(np.prod(mesh))
+
+
+def cost_features(n_atoms: int, cell: np.ndarray) -> list[float]:
+    """What the cost of a candidate's DFT evaluation depends on: atoms and k-points of its cell."""
+    return [float(n_atoms), float(kpoint_count(cell))]
+
+
+def predicted_costs(
+    paid_features: np.ndarray, paid_cpu_seconds: np.ndarray, candidate_features: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """Predicted CPU cost of each candidate (features: atoms, k-points) and where it came from: a
+    :class:`CostModel` fitted to the evaluations paid for so far once two of them reported a cost, else the DFT
+    prior (relative units)."""
+    candidate_features = np.atleast_2d(np.asarray(candidate_features, dtype=float))
+    paid_features = np.asarray(paid_features, dtype=float).reshape(-1, candidate_features.shape[1])
+    paid_cpu_seconds = np.asarray(paid_cpu_seconds, dtype=float).ravel()
+    usable = paid_cpu_seconds > 0
+    if usable.sum() >= 2:
+        prior = [PRIOR_EXPONENTS["atoms"], PRIOR_EXPONENTS["kpoints"]]
+        model = CostModel(prior_exponents=prior).fit(paid_features[usable], paid_cpu_seconds[usable])
+        return model.predict(candidate_features), "cost model fitted to the paid evaluations"
+    return dft_cost_prior(candidate_features[:, 0], candidate_features[:, 1]), "DFT cost prior (atoms, k-points)"

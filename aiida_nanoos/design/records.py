@@ -29,7 +29,8 @@ class CandidateRecord:
     then has ``structure``); ``site_seed`` placed its substituted sites. After evaluation: ``properties``,
     ``raw`` formula values, ``objectives`` (with target-range distance), constraint ``margins``, ``feasible``,
     ``value`` (the first objective; None when failed, with ``error``), ``source`` and, when the property model
-    predicted it, ``prediction`` ({value, uncertainty, model}) and the ``selection_reason``.
+    predicted it, ``prediction`` ({value, uncertainty, model}) and the ``selection_reason``. ``cost`` is what its
+    evaluation used (``wall_seconds``, ``cpu_seconds``) and the cell's cost features (``n_atoms``, ``n_kpoints``).
     """
 
     id: str
@@ -54,6 +55,7 @@ class CandidateRecord:
     source: str = "dft"
     prediction: dict[str, Any] | None = None
     selection_reason: str | None = None
+    cost: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -121,6 +123,11 @@ def candidate_atoms(space: ParameterSpace, record: CandidateRecord) -> Atoms:
 
 def n_simulated(records: Sequence[CandidateRecord]) -> int:
     return sum(1 for r in records if r.simulated)
+
+
+def cpu_hours_used(records: Sequence[CandidateRecord]) -> float:
+    """CPU hours the evaluations of ``records`` used (failed ones included: they were paid for)."""
+    return sum(float((r.cost or {}).get("cpu_seconds") or 0.0) for r in records) / 3600.0
 
 
 def scores(records: Sequence[CandidateRecord], objective: CampaignObjective) -> np.ndarray:

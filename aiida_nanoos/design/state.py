@@ -2,8 +2,9 @@
 
 :class:`CampaignState` holds the evaluated history (encoded points, objective values, iteration numbers), one
 :class:`~aiida_nanoos.design.records.CandidateRecord` per candidate, the batch proposed and not yet recorded, the
-stopping reason, the GP hyper-parameters (warm starts), the GA population, the property model's bookkeeping and the
-random stream as ``seed`` + ``counter``: ``rng()`` returns ``default_rng([seed, counter])`` and increments the
+stopping reason, the GP hyper-parameters (warm starts), the GA population, the property model's bookkeeping, the
+evaluations of earlier campaigns it started from, and the random stream as ``seed`` + ``counter``: ``rng()``
+returns ``default_rng([seed, counter])`` and increments the
 counter, so the n-th draw after a restart is the n-th draw without one. ``to_dict()`` is plain JSON (a ``Dict``
 node) with a ``schema_version``; ``from_dict()`` also reads the previous version (the optimiser history with
 the campaign's records under ``extra``).
@@ -130,6 +131,8 @@ class CampaignState(OptimizerHistory):
     converged: str | None = None
     reference_point: list[float] | None = None
     property_model: PropertyModelBook | None = None
+    #: evaluations of earlier campaigns it started from (:func:`~aiida_nanoos.design.transfer.earlier_evaluations`)
+    warm_start: list[dict[str, Any]] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def book(self) -> PropertyModelBook:

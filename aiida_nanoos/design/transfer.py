@@ -6,17 +6,25 @@ own, so the model learns how much of the earlier landscape the new task shares i
 objective is oriented and transformed on its own, with the rule the single-task campaign uses
 (:func:`~aiida_nanoos.design.bo.choose_output_transform`, Yeo-Johnson), and the acquisition is the campaign's
 (:class:`~aiida_nanoos.design.bo.BOSettings`), so a warm start differs from a cold one only by the earlier data.
+
+A campaign's ``config.warm_start`` reads the earlier campaigns' evaluations with :func:`earlier_evaluations` (this
+campaign's space and objective; ``same`` or ``related`` task); the same task's are pooled as extra observations
+(:func:`pooled_evaluations`), the related ones become tasks of the multi-task model (:func:`related_tasks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from aiida_nanoos.acquisition.analytic import posterior_scores
 from aiida_nanoos.design.bo import BOSettings, choose_output_transform, yeo_johnson
+from aiida_nanoos.design.objectives import CampaignObjective
+from aiida_nanoos.design.spaces import ParameterSpace
+from aiida_nanoos.design.state import CampaignState
 from aiida_nanoos.models.transfer_gp import TransferGaussianProcess
 
 
@@ -77,3 +85,86 @@ def fit_transfer_model(
     gp = model if model is not None else TransferGaussianProcess(seed=seed)
     gp.fit(np.vstack(X_parts), np.concatenate(y_parts), tasks, optimize=optimize)
     return TransferModel(gp=gp, best=float(y_parts[0].max()))
+
+
+# ---------------------------------------------------------------------------------------------- earlier campaigns
+#: How an earlier campaign's task relates to the new one: the same (pooled) or related (a task of its own).
+RELATIONS = ("same", "related")
+
+
+def objective_properties(objective: CampaignObjective) -> list[str]:
+    """The properties the (first) objective is a function of: what "the same objective" means for a warm start."""
+    return sorted(objective.primary.expression.properties)
+
+
+def task_relation(
+    search_space: Mapping[str, Any], task: Mapping[str, Any] | None, earlier_definition: Mapping[str, Any]
+) -> str:
+    """``same`` when the earlier campaign searched the same space with the same evaluator and inputs, else
+    ``related`` (another base structure, evaluator or functional: the multi-task model learns how related)."""
+    same_space = dict(earlier_definition.get("search_space") or {}) == dict(search_space)
+    same_task = task is not None and earlier_definition.get("task") == dict(task)
+    return "same" if same_space and same_task else "related"
+
+
+def earlier_evaluations(
+    space: ParameterSpace,
+    objective: CampaignObjective,
+    search_space: Mapping[str, Any],
+    task: Mapping[str, Any] | None,
+    label: str,
+    earlier_definition: Mapping[str, Any],
+    earlier_state: CampaignState,
+) -> dict[str, Any]:
+    """The successful evaluations of an earlier campaign as this campaign sees them: points encoded in this space,
+    this objective re-computed from the recorded properties (its value, raw value and constraint margins), and how
+    the task relates. ``ValueError`` naming the campaign when it cannot seed this one."""
+    earlier_objective = CampaignObjective.from_spec(earlier_definition["objective"])
+    if objective_properties(earlier_objective) != objective_properties(objective):
+        raise ValueError(
+            f"{label}: its objective is a function of {objective_properties(earlier_objective)}, this campaign's of "
+            f"{objective_properties(objective)}"
+        )
+    entry: dict[str, Any] = {
+        "label": label,
+        "relation": task_relation(search_space, task, earlier_definition),
+        **{key: [] for key in ("ids", "points", "values", "raw", "margins")},
+    }
+    for record in earlier_state.candidates:
+        if not record.ok or record.parameters is None or record.source != "dft":
+            continue
+        try:
+            point = space.encode(record.parameters)[0]
+            result = objective.evaluate(record.properties or {})
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{label}: candidate {record.id} is not a point of this search space ({error})") from error
+        entry["ids"].append(record.id)
+        entry["points"].append([float(x) for x in point])
+        entry["values"].append(float(result["values"][0]))
+        entry["raw"].append(float(result["raw"][0]))
+        entry["margins"].append([float(m) for m in result["margins"]])
+    if not entry["ids"]:
+        raise ValueError(f"{label}: no successful evaluation with a point of the space to start from")
+    return entry
+
+
+def pooled_evaluations(warm_start: Sequence[Mapping[str, Any]] | None, key: str = "values") -> dict[str, np.ndarray]:
+    """Points, values (``key``: the objective's values, or ``raw`` for a target window) and margins of the earlier
+    campaigns of the same task, taken as extra observations of this one."""
+    same = [entry for entry in warm_start or () if entry["relation"] == "same"]
+    points = [p for entry in same for p in entry["points"]]
+    n_dims = len(points[0]) if points else 0
+    return {
+        "X": np.asarray(points, dtype=float).reshape(len(points), n_dims),
+        "y": np.asarray([v for entry in same for v in entry[key]], dtype=float),
+        "C": np.asarray([m for entry in same for m in entry["margins"]], dtype=float),
+    }
+
+
+def related_tasks(warm_start: Sequence[Mapping[str, Any]] | None) -> list[EarlierTask]:
+    """The earlier campaigns of related tasks, one :class:`EarlierTask` each (objective values)."""
+    return [
+        EarlierTask(np.asarray(entry["points"], dtype=float), np.asarray(entry["values"], dtype=float), entry["label"])
+        for entry in warm_start or ()
+        if entry["relation"] == "related"
+    ]

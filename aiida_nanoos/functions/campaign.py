@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from aiida_nanoos.data.campaign_state import CampaignStateData
 from aiida_nanoos.design import campaign as cp
 from aiida_nanoos.design.proposers import registry as proposers
+from aiida_nanoos.design.transfer import earlier_evaluations
 
 #: Attribute of a candidate StructureData holding its campaign record.
 CANDIDATE_ATTRIBUTE = "candidate"
@@ -52,20 +53,30 @@ def initialize_campaign(
     config: orm.Dict,
     constraints: orm.Dict | None = None,
     restart_from: orm.Dict | CampaignStateData | None = None,
+    task: orm.Dict | None = None,
+    **warm_start: orm.Dict,
 ) -> dict[str, orm.Data]:
     """The campaign ``definition`` (space, objective, config and constraints in one node, the input of every later
     decision) and the starting ``state``: empty (seeded random stream, no history), or the history of
     ``restart_from`` (also a state of the previous version) with its stopping reason re-checked against this
     configuration (e.g. more iterations). With a property model: the model in use (``config.property_model.model``
     unless the continued campaign had one), the ``prediction_settings`` of every prediction, and the training due
-    before the first iteration (see :func:`_training_outputs`)."""
+    before the first iteration (see :func:`_training_outputs`).
+
+    ``task`` (evaluator and a fingerprint of its inputs) goes into the definition, so a later campaign can tell
+    whether it repeats this one's task. ``warm_start`` holds, for each earlier campaign of ``config.warm_start``,
+    its ``state`` and ``definition`` nodes (``campaign_<pk>_state``, ``campaign_<pk>_definition``): inputs of this
+    first decision, so the graph shows which evaluations were reused; they go into the state (see
+    :func:`aiida_nanoos.design.transfer.earlier_evaluations`)."""
     definition = {
         "search_space": search_space.get_dict(),
         "objective": _python(objective),
         "config": config.get_dict(),
         "constraints": _python(constraints),
     }
-    _, obj, cfg = cp.validate_campaign(
+    if task is not None:
+        definition["task"] = task.get_dict()
+    space, obj, cfg = cp.validate_campaign(
         definition["search_space"], definition["objective"], definition["config"], definition["constraints"]
     )
     if restart_from is None:
@@ -73,7 +84,21 @@ def initialize_campaign(
     else:
         state = cp.load_state(restart_from.get_dict())
         state.pending = []
-        state.converged = cp.check_convergence(state, obj, cfg) if state.iteration else None
+        state.converged = cp.stopping_reason(state, obj, cfg) if state.iteration else None
+    earlier = sorted(key.removesuffix("_state") for key in warm_start if key.endswith("_state"))
+    if earlier:
+        state.warm_start = [
+            earlier_evaluations(
+                space,
+                obj,
+                definition["search_space"],
+                definition.get("task"),
+                key.replace("_", " "),
+                warm_start[f"{key}_definition"].get_dict(),
+                cp.load_state(warm_start[f"{key}_state"].get_dict()),
+            )
+            for key in earlier
+        ]
     outputs: dict[str, orm.Data] = {"definition": orm.Dict(definition)}
     settings = cfg.property_model_settings()
     if settings is not None:
@@ -202,6 +227,7 @@ def record_iteration(
     state: CampaignStateData,
     failures: orm.Dict,
     property_model: orm.Dict | None = None,
+    costs: orm.Dict | None = None,
     **properties: orm.Dict,
 ) -> dict[str, orm.Dict]:
     """Rank the evaluated batch, update the history and check convergence: new ``state`` and the ``summary``; with
@@ -209,13 +235,16 @@ def record_iteration(
 
     ``properties_<id>`` are the evaluators' (or the property model's) outputs; candidates without one are recorded
     as failed with the reason in ``failures``. ``property_model`` says what the model did this iteration (see
-    :func:`aiida_nanoos.design.campaign.record_results`).
+    :func:`aiida_nanoos.design.campaign.record_results`). ``costs`` (id -> wall_seconds, cpu_seconds) is what each
+    evaluation used, read from its calculation nodes (:mod:`aiida_nanoos.workflows.evaluators.cost`).
     """
     space, obj, cfg = load_campaign(definition)
     current = cp.load_state(state.get_dict())
     by_id = {key.removeprefix("properties_"): node.get_dict() for key, node in properties.items()}
     info = _python(property_model) if property_model is not None else None
-    summary = cp.record_results(current, space, obj, cfg, by_id, failures.get_dict(), property_model=info)
+    summary = cp.record_results(
+        current, space, obj, cfg, by_id, failures.get_dict(), property_model=info, costs=_python(costs)
+    )
     outputs = {"state": CampaignStateData(cp.dump_state(current)), "summary": orm.Dict(cp.json_safe(summary))}
     if cfg.uses_property_model and current.converged is None:
         outputs.update(_training_outputs(current, obj, cfg))

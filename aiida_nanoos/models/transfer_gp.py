@@ -331,3 +331,19 @@ class TransferGaussianProcess:
         p = self._unpack(self.theta)
         a, b2 = p["loadings"], p["private_variances"]
         return a[0] * a / np.sqrt((a[0] ** 2 + b2[0]) * (a**2 + b2))
+
+    def get_hyperparameters(self) -> dict[str, object]:
+        """The fitted hyper-parameters as plain JSON (the flat log-space vector and its layout), so a campaign can
+        record the fit as a node and re-condition on it later with :meth:`set_hyperparameters`."""
+        if self.theta is None or self.layout is None:
+            raise RuntimeError("fit() the model first")
+        return {"n_dims": self.layout.n_dims, "n_tasks": self.layout.n_tasks, "theta": [float(v) for v in self.theta]}
+
+    def set_hyperparameters(self, data: dict) -> TransferGaussianProcess:
+        """Use recorded hyper-parameters: the next ``fit(..., optimize=False)`` on data of this layout keeps them."""
+        layout = _Layout(int(data["n_dims"]), int(data["n_tasks"]))
+        theta = np.asarray(data["theta"], dtype=float)
+        if theta.shape != (layout.size,):
+            raise ValueError(f"hyper-parameters: {theta.size} values, the layout needs {layout.size}")
+        self.layout, self.theta = layout, theta
+        return self

@@ -72,8 +72,10 @@ from aiida_nanoos.workflows.campaign_inputs import (
     validate_search_space,
 )
 from aiida_nanoos.workflows.campaign_property_model import PropertyModelSteps
+from aiida_nanoos.workflows.campaign_warm_start import find_warm_start, task_fingerprint, warm_start_inputs
 from aiida_nanoos.workflows.common import launched_child
 from aiida_nanoos.workflows.evaluators import load_evaluator
+from aiida_nanoos.workflows.evaluators.cost import evaluation_cost
 from aiida_nanoos.workflows.failure_reasons import evaluation_failure
 
 __all__ = ["CampaignWorkChain", "evaluator_builder", "merge_inputs", "split_inputs"]
@@ -290,6 +292,15 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             for key in ("search_space", "objective", "config", "constraints", "restart_from")
             if key in self.inputs
         }
+        inputs["task"] = orm.Dict(
+            task_fingerprint(self.inputs.evaluator.value, plain(self.inputs.get("evaluator_inputs", {})))
+        )
+        warm_start = config.warm_start_settings()
+        if warm_start is not None:
+            space, _, _ = self._campaign()
+            earlier = find_warm_start(warm_start, space, objective, self.inputs.search_space.get_dict())
+            inputs.update(warm_start_inputs(earlier))
+            self.report(f"warm start from campaigns {[c.pk for c in earlier]}" if earlier else "warm start: none found")
         initial = self._decide(initialize_campaign, "initialize_campaign", **inputs)
         self.ctx.definition = initial["definition"].uuid
         self.ctx.state = initial["state"].uuid
@@ -440,6 +451,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
         properties, failures = {}, {}
         for cid in self.ctx.get("simulated", sorted(self.ctx.batch)):
             node = self.ctx.pop(f"evaluation_{cid}")
+            self.ctx.costs[cid] = evaluation_cost(node)
             if node.is_finished_ok and "properties" in node.outputs:
                 properties[f"properties_{cid}"] = node.outputs.properties
             else:
@@ -451,6 +463,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
     def record_results(self):
         """Rank the batch, update the state, check convergence and decide on training (a calcfunction)."""
         _, _, config = self._campaign()
+        self.ctx.costs = {}
         properties, failures = getattr(self, f"_collect_{config.evaluation_method}")()
         extra = {"property_model": self._property_model_info()} if config.uses_property_model else {}
         k = len(self.ctx.timing) + 1
@@ -458,6 +471,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
             **self._definition(),
             state=self._state_node(),
             failures=orm.Dict(failures),
+            costs=orm.Dict(self.ctx.costs),
             **extra,
             **properties,
             metadata={"call_link_label": f"record_iteration_{k:03d}"},
@@ -478,6 +492,7 @@ class CampaignWorkChain(PropertyModelSteps, WorkChain):
                 if config.uses_property_model
                 else ""
             )
+            + (f"; {summary['cpu_hours_used']:.3g} CPU hours used" if config.budget_cpu_hours else "")
             + (f"; stopping: {summary['converged']}" if summary["converged"] else "")
         )
         self.ctx.batch = {}

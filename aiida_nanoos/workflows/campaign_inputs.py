@@ -1,5 +1,6 @@
 """Inputs of the design campaign: splitting and merging an evaluator's nested inputs, the evaluator's builder for a
-search space, and the validators that check a whole campaign before anything runs."""
+search space, and the validators that check a whole campaign before anything runs (the earlier campaigns of
+``config.warm_start`` included)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from aiida import orm
 
 from aiida_nanoos.design import campaign as cp
+from aiida_nanoos.workflows.campaign_warm_start import validate_warm_start
 from aiida_nanoos.workflows.evaluators import load_evaluator
 
 
@@ -148,12 +150,17 @@ def validate_inputs(inputs: dict, _) -> str | None:
     constraints = inputs["constraints"].get_dict() if "constraints" in inputs else None
     config = inputs["config"].get_dict() if "config" in inputs else {}
     try:
-        space, objective, _ = cp.validate_campaign(
+        space, objective, parsed = cp.validate_campaign(
             inputs["search_space"].get_dict(), _python(inputs["objective"]), config, constraints
         )
         placeholder = orm.StructureData(ase=cp.placeholder_atoms(space))
     except ValueError as error:
         return str(error)
+    if parsed.cost_aware and objective.multi:
+        return "config.cost_aware: needs one objective (improvement per cost of a Pareto search is not defined)"
+    refused = validate_warm_start(parsed, space, objective, inputs["search_space"].get_dict())
+    if refused:
+        return refused
     name = inputs["evaluator"].value
     evaluator = load_evaluator(name)
     provided = getattr(evaluator, "PROPERTIES", None)

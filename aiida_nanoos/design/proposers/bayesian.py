@@ -20,6 +20,7 @@ from aiida_nanoos.design.proposers.context import (
     training_data,
     unevaluated,
 )
+from aiida_nanoos.design.proposers.scored_pool import propose_scored_pool, wants_scored_pool
 from aiida_nanoos.design.state import OptimizerHistory
 from aiida_nanoos.design.statistics import reference_point
 
@@ -31,6 +32,8 @@ def propose_bo(ctx: ProposalContext) -> tuple[list[Proposal], dict[str, Any]]:
     """Bayesian optimisation: GP + acquisition (one objective) or GPs + expected hypervolume improvement."""
     if ctx.objective.multi:
         return _propose_multiobjective(ctx)
+    if wants_scored_pool(ctx):  # a warm start from related tasks, or cost-aware selection
+        return propose_scored_pool(ctx)
     maximize, settings = single_target(ctx)
     settings.batch_size = ctx.n
     data = training_data(ctx)

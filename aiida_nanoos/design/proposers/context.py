@@ -16,6 +16,7 @@ from aiida_nanoos.design.definition import enumerate_points
 from aiida_nanoos.design.objectives import CampaignObjective
 from aiida_nanoos.design.spaces import ParameterSpace
 from aiida_nanoos.design.state import CampaignState
+from aiida_nanoos.design.transfer import fit_transfer_model, pooled_evaluations, related_tasks
 
 
 @dataclass
@@ -59,20 +60,30 @@ def single_target(ctx: ProposalContext) -> tuple[bool, Any]:
     return objective.maximize, ctx.config.bo_settings(objective.target_range)
 
 
-def training_data(ctx: ProposalContext) -> dict[str, Any]:
-    """X (encoded points), Y (one column per objective as the GP models it) and constraint margins."""
+def training_data(ctx: ProposalContext, key: str | None = None) -> dict[str, Any]:
+    """X (encoded points), Y (one column per objective as the GP models it: ``key`` 'raw' for a target window,
+    else 'objectives') and constraint margins; ``rows`` are the campaign's own candidates, and the evaluations of
+    earlier campaigns of the same task (``config.warm_start``) follow them as ``n_pooled`` extra rows."""
     records = ctx.state.candidates
     rows = observed_rows(ctx.state)
     X = np.asarray([ctx.state.points[i] for i in rows], dtype=float).reshape(len(rows), ctx.space.n_encoded)
+    n_constraints = len(ctx.objective.constraints)
+    C = np.asarray([records[i].margins for i in rows], dtype=float).reshape(len(rows), n_constraints)
     if ctx.objective.multi:
         m = len(ctx.objective.objectives)
         Y = np.asarray([records[i].objectives for i in rows], dtype=float).reshape(len(rows), m)
-    else:
+        return {"rows": rows, "X": X, "Y": Y, "C": C, "n_pooled": 0}
+    if key is None:
         _, settings = single_target(ctx)
         key = "raw" if settings.acquisition.upper() == "RANGE" else "objectives"
-        Y = np.asarray([getattr(records[i], key)[0] for i in rows], dtype=float).reshape(len(rows), 1)
-    C = np.asarray([records[i].margins for i in rows], dtype=float).reshape(len(rows), len(ctx.objective.constraints))
-    return {"rows": rows, "X": X, "Y": Y, "C": C}
+    Y = np.asarray([getattr(records[i], key)[0] for i in rows], dtype=float).reshape(len(rows), 1)
+    pooled = pooled_evaluations(ctx.state.warm_start, "raw" if key == "raw" else "values")
+    n_pooled = len(pooled["y"])
+    if n_pooled:
+        X = np.vstack([X, pooled["X"]])
+        Y = np.vstack([Y, pooled["y"][:, None]])
+        C = np.vstack([C, pooled["C"].reshape(n_pooled, n_constraints)])
+    return {"rows": rows, "X": X, "Y": Y, "C": C, "n_pooled": n_pooled}
 
 
 def _fit_seed(state: CampaignState) -> int:
@@ -85,11 +96,14 @@ def fit_models(
 ) -> dict[str, Any] | None:
     """Fit the campaign's GP (one per objective) to the history; ``None`` with fewer than two observations."""
     ctx = ProposalContext(space, objective, config, state, 0)
-    data = training_data(ctx)
-    if len(data["rows"]) < 2:
+    related = [] if objective.multi else related_tasks(state.warm_start)
+    data = training_data(ctx, "objectives" if related else None)
+    if len(data["Y"]) < 2:
         return None
     settings = config.bo_settings(objective.primary.target_range)
     seed = _fit_seed(state)
+    if related:
+        return {"models": [_transfer_fit(objective, data, related, seed)]}
     models = []
     warm = state.gp_models or []
     for j, o in enumerate(objective.objectives):
@@ -120,6 +134,21 @@ def fit_models(
     return {"models": models}
 
 
+def _transfer_fit(objective: CampaignObjective, data: Mapping[str, Any], related: list, seed: int) -> dict[str, Any]:
+    """The multi-task GP over this campaign's evaluations (task 0) and the earlier related campaigns' (one task
+    each): its hyper-parameters and the learned correlation of each earlier task with this one."""
+    fitted = fit_transfer_model(data["X"], data["Y"][:, 0], related, maximize=objective.primary.maximize, seed=seed)
+    return {
+        "objective": objective.primary.name,
+        "model": "multi-task GP (TransferGaussianProcess: shared + task-own Matern 5/2)",
+        "tasks": ["this campaign", *(task.label for task in related)],
+        "task_sizes": [len(data["Y"]), *(len(task.y) for task in related)],
+        "task_correlations": fitted.task_correlations(),
+        "n_observed": len(data["Y"]),
+        **fitted.gp.get_hyperparameters(),
+    }
+
+
 def candidate_pool(ctx: ProposalContext, rng: np.random.Generator) -> list[dict[str, Any]] | None:
     """The discrete candidates to choose from: the whole space when it is small and finite, else a random pool of
     ``config.candidate_pool`` points, else None (optimise over the continuous space)."""
@@ -132,10 +161,10 @@ def candidate_pool(ctx: ProposalContext, rng: np.random.Generator) -> list[dict[
 
 
 def unevaluated(space: ParameterSpace, state: CampaignState, pool: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Indices of the pool points not evaluated yet."""
+    """Indices of the pool points not evaluated yet (here, or by an earlier campaign of the same task)."""
     U = space.encode(list(pool))
     done = np.zeros(len(U), dtype=bool)
-    for row in state.points:
+    for row in [*state.points, *pooled_evaluations(state.warm_start)["X"]]:
         row = np.asarray(row, dtype=float)
         if np.all(np.isfinite(row)):
             done |= np.all(np.abs(U - row) < 1e-9, axis=1)

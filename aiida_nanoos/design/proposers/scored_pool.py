@@ -1,0 +1,156 @@
+"""Bayesian optimisation over a pool scored candidate by candidate: the path of a warm start from related tasks (the
+multi-task GP) and of cost-aware selection (expected improvement per unit of predicted cost).
+
+Both need the acquisition value of every candidate at once, so the batch is picked from a pool (the whole space when
+it is small and finite, else ``config.candidate_pool`` or :data:`POOL_SIZE` random points of the space), greedily,
+with a constant liar between picks (the worst value seen, fantasised at the picked point, pushes the next pick away).
+
+Cost-aware: the improvement an acquisition expects must be non-negative to be divided by a cost, so UCB/LCB become
+expected improvement (EI); PI and RANGE are probabilities and stay. The cost of each candidate comes from the cells'
+atoms and k-points through :func:`~aiida_nanoos.design.cost.predicted_costs` (the DFT prior until two evaluations
+reported their CPU seconds, then a cost model fitted to them), raised to an exponent that cools from 1 to 0 as
+``config.budget_cpu_hours`` is spent (1 throughout without a CPU budget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from aiida_nanoos.design.bo import BOSettings, fit_gp_model
+from aiida_nanoos.design.cost import cooling_exponent, cost_aware_scores, cost_features, predicted_costs
+from aiida_nanoos.design.proposers.context import (
+    Proposal,
+    ProposalContext,
+    candidate_pool,
+    single_target,
+    training_data,
+    unevaluated,
+)
+from aiida_nanoos.design.records import cpu_hours_used
+from aiida_nanoos.design.transfer import fit_transfer_model, related_tasks
+from aiida_nanoos.models.transfer_gp import TransferGaussianProcess
+
+#: Random points scored per iteration when the space is continuous and ``config.candidate_pool`` is not set.
+POOL_SIZE = 512
+
+
+def wants_scored_pool(ctx: ProposalContext) -> bool:
+    """A fitted model and either related earlier tasks or cost-aware selection (one objective)."""
+    if ctx.objective.multi or ctx.hyperparameters is None:
+        return False
+    return bool(ctx.config.cost_aware or related_tasks(ctx.state.warm_start))
+
+
+def improvement_per_cost(
+    improvement: np.ndarray, cost: np.ndarray | None, exponent: float, exclude: list[int]
+) -> tuple[int, float]:
+    """The candidate of largest improvement / cost^exponent (improvement alone without costs), skipping
+    ``exclude``: between equal improvements the cheaper candidate wins."""
+    improvement = np.maximum(np.asarray(improvement, dtype=float), 0.0)
+    scores = improvement if cost is None else cost_aware_scores(improvement, cost, exponent)
+    scores = np.array(scores, dtype=float)
+    scores[exclude] = -np.inf
+    pick = int(np.argmax(scores))
+    return pick, float(scores[pick])
+
+
+def _acquisition(ctx: ProposalContext, settings: BOSettings, related: bool) -> BOSettings:
+    kind = settings.acquisition.upper()
+    if related and kind == "RANGE":  # the earlier tasks are known by their objective values, not the raw property
+        kind = "EI"
+    if ctx.config.cost_aware and kind in ("UCB", "LCB"):
+        kind = "EI"
+    return replace(settings, acquisition=kind)
+
+
+def _cell_features(ctx: ProposalContext, pool: list[dict[str, Any]]) -> np.ndarray | None:
+    """Atoms and k-points of each pool candidate's cell (None when the space builds no cell)."""
+    if not ctx.space.is_structural:
+        return None
+    cells = [ctx.space.to_atoms(point, 0) for point in pool]
+    return np.asarray([cost_features(len(atoms), atoms.cell.array) for atoms in cells], dtype=float)
+
+
+def _paid(ctx: ProposalContext) -> tuple[np.ndarray, np.ndarray]:
+    """Cost features and CPU seconds of the evaluations that reported a cost."""
+    paid = [r.cost for r in ctx.state.candidates if r.cost and "n_atoms" in r.cost and r.cost.get("cpu_seconds")]
+    features = np.asarray([[c["n_atoms"], c["n_kpoints"]] for c in paid], dtype=float).reshape(len(paid), 2)
+    return features, np.asarray([c["cpu_seconds"] for c in paid], dtype=float)
+
+
+def propose_scored_pool(ctx: ProposalContext) -> tuple[list[Proposal], dict[str, Any]]:
+    """The batch of largest acquisition (per predicted cost when cost-aware) over a pool; see the module."""
+    maximize, settings = single_target(ctx)
+    related = related_tasks(ctx.state.warm_start)
+    settings = _acquisition(ctx, settings, bool(related))
+    rng = ctx.state.rng()
+    pool = candidate_pool(ctx, rng) or ctx.space.sample(POOL_SIZE, rng)
+    left = unevaluated(ctx.space, ctx.state, pool)
+    report: dict[str, Any] = {"algorithm": "bayesian_optimization", "acquisition": settings.acquisition}
+    if not left:
+        return [], {**report, "reason": "every candidate of the pool was evaluated"}
+    pool = [pool[i] for i in left]
+    U = ctx.space.encode(pool)
+    data = training_data(ctx, "objectives" if related or settings.acquisition != "RANGE" else "raw")
+    X, y = data["X"], data["Y"][:, 0]
+    hyper = dict(ctx.hyperparameters["models"][0])
+    seed = int(rng.integers(2**31 - 1))
+    cost, exponent = None, 1.0
+    if ctx.config.cost_aware:
+        features = _cell_features(ctx, pool)
+        if features is not None:
+            cost, report["cost_source"] = predicted_costs(*_paid(ctx), features)
+            if ctx.config.budget_cpu_hours:
+                exponent = cooling_exponent(cpu_hours_used(ctx.state.candidates), ctx.config.budget_cpu_hours)
+            report["cost_exponent"] = exponent
+
+    def improvement(X_fit: np.ndarray, y_fit: np.ndarray) -> np.ndarray:
+        if related:
+            gp = TransferGaussianProcess(seed=seed).set_hyperparameters(hyper)
+            fitted = fit_transfer_model(X_fit, y_fit, related, maximize=maximize, model=gp, optimize=False, seed=seed)
+            return fitted.scores(U, settings)
+        model = fit_gp_model(
+            X_fit,
+            y_fit,
+            maximize=maximize,
+            transform=hyper.get("output_transform") or "none",
+            kernel=settings.kernel,
+            priors=settings.gp_priors,
+            hyperparameters=hyper,
+            optimize=False,
+            seed=seed,
+        )
+        return model.scores(U, settings)
+
+    liar = float(np.min(y) if maximize else np.max(y))
+    chosen: list[int] = []
+    values: list[float] = []
+    for _ in range(min(ctx.n, len(pool))):
+        pick, value = improvement_per_cost(improvement(X, y), cost, exponent, chosen)
+        chosen.append(pick)
+        values.append(value)
+        X, y = np.vstack([X, U[pick]]), np.append(y, liar)
+    method = "bo:" + ("transfer:" if related else "") + settings.acquisition + ("/cost" if cost is not None else "")
+    proposals = [
+        Proposal(
+            pool[i],
+            None,
+            method,
+            acquisition=v,
+            rationale=None if cost is None else f"predicted relative CPU cost {cost[i]:.3g}",
+        )
+        for i, v in zip(chosen, values, strict=True)
+    ]
+    report.update(
+        model="multi-task GP" if related else "GP",
+        n_observed=len(data["Y"]),
+        n_pooled=data["n_pooled"],
+        pool_size=len(pool),
+        acquisition_values=values,
+    )
+    if cost is not None:
+        report["predicted_costs"] = [float(cost[i]) for i in chosen]
+    return proposals, report
