@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from ase.data import atomic_numbers
 
 from aiida_nanoos.potentials import metrics as pm
@@ -62,15 +64,47 @@ def _summary(table: dict, group: str = pm.ALL_GROUPS) -> dict:
     return out
 
 
+def read_train_test(train: str, test: str, stress_unit: str = "auto") -> tuple[list[Atoms], list[Atoms], bool, float]:
+    """Training and test frames, whether they are the same file, and the seconds spent reading."""
+    start = time.perf_counter()
+    train_frames = read_frames(train, stress_unit=stress_unit)
+    same = Path(train).resolve() == Path(test).resolve()
+    test_frames = train_frames if same else read_frames(test, stress_unit=stress_unit)
+    return train_frames, test_frames, same, time.perf_counter() - start
+
+
+def elements_of(*frame_sets: Sequence[Atoms]) -> tuple[str, ...]:
+    """Elements present in any frame, by atomic number (the LAMMPS type order of a fit)."""
+    present = {s for frames in frame_sets for atoms in frames for s in atoms.get_chemical_symbols()}
+    return tuple(sorted(present, key=lambda s: atomic_numbers[s]))
+
+
+def snap_errors(design, potential: snap.SnapPotential, weights: snap.FitWeights, test: Sequence[Atoms]) -> tuple:
+    """Training errors from the design matrix (FitSNAP's definition) and test errors through ``pair_style snap``:
+    ``(train_table, test_table, test_predictions, predict_seconds)``."""
+    linear = design.predict(potential.coefficients)
+    train_table = pm.error_table(pm.parity_from_design(design, linear, design.row_weights(weights)))
+    start = time.perf_counter()
+    predictions = potential.predict(test)
+    predict_seconds = time.perf_counter() - start
+    return train_table, pm.error_table(pm.parity_from_frames(test, predictions, weights)), predictions, predict_seconds
+
+
+def error_report(train_table: dict, test_table: dict) -> dict:
+    """The error keys every potential benchmark reports (``train_errors``, ``test_errors`` and per group), in eV/atom,
+    eV/Å and bar: ``{quantity: {mae, rmse, count}}``."""
+    return {
+        "train_errors": _summary(train_table),
+        "test_errors": _summary(test_table),
+        "train_errors_by_group": {group: _summary(train_table, group) for group in sorted({k[0] for k in train_table})},
+        "test_errors_by_group": {group: _summary(test_table, group) for group in sorted({k[0] for k in test_table})},
+    }
+
+
 def run_snap_benchmark(settings: SnapBenchmarkSettings) -> dict:
     """Fit on ``settings.train``, evaluate on ``settings.test``; returns every figure as a JSON-able dict."""
-    t0 = time.perf_counter()
-    train = read_frames(settings.train, stress_unit=settings.stress_unit)
-    same = Path(settings.train).resolve() == Path(settings.test).resolve()
-    test = train if same else read_frames(settings.test, stress_unit=settings.stress_unit)
-    read_seconds = time.perf_counter() - t0
-
-    present = {s for frames in (train, test) for atoms in frames for s in atoms.get_chemical_symbols()}
+    train, test, same, read_seconds = read_train_test(settings.train, settings.test, settings.stress_unit)
+    present = set(elements_of(train, test))
     fitsnap = read_fitsnap_input(settings.fitsnap_input) if settings.fitsnap_input else None
     if fitsnap is not None:
         missing = present - set(fitsnap.params.elements)
@@ -79,8 +113,7 @@ def run_snap_benchmark(settings: SnapBenchmarkSettings) -> dict:
         params, weights, reference = fitsnap.params, fitsnap.weights, fitsnap.reference
         energy_shift, solver = fitsnap.energy_shift, fitsnap.solver
     else:
-        elements = tuple(sorted(present, key=lambda s: atomic_numbers[s]))
-        params = snap.SnapHyperparameters.for_elements(elements, rcutfac=snap.default_rcutfac(train))
+        params = snap.SnapHyperparameters.for_elements(elements_of(train, test), rcutfac=snap.default_rcutfac(train))
         weights, reference, energy_shift, solver = snap.FitWeights(), None, {}, "svd"
     if settings.twojmax is not None:
         params = replace(params, twojmax=settings.twojmax)
@@ -101,12 +134,7 @@ def run_snap_benchmark(settings: SnapBenchmarkSettings) -> dict:
     design = snap.compute_descriptors(train, params, reference=reference, energy_shift=energy_shift)
     potential = snap.fit_design(design, weights, solver=solver, ridge_alpha=settings.ridge_alpha, reference=reference)
     linear = design.predict(potential.coefficients)
-    train_table = pm.error_table(pm.parity_from_design(design, linear, design.row_weights(weights)))
-
-    t1 = time.perf_counter()
-    predictions = potential.predict(test)
-    predict_seconds = time.perf_counter() - t1
-    test_table = pm.error_table(pm.parity_from_frames(test, predictions, weights))
+    train_table, test_table, predictions, predict_seconds = snap_errors(design, potential, weights, test)
 
     results: dict = {
         "train": str(settings.train),
@@ -129,14 +157,7 @@ def run_snap_benchmark(settings: SnapBenchmarkSettings) -> dict:
             "fit": potential.metadata["fit_seconds"],
             "predict_test_lammps": predict_seconds,
         },
-        "train_errors": _summary(train_table),
-        "test_errors": _summary(test_table),
-        "train_errors_by_group": {
-            group: _summary(train_table, group) for group in sorted({key[0] for key in train_table})
-        },
-        "test_errors_by_group": {
-            group: _summary(test_table, group) for group in sorted({key[0] for key in test_table})
-        },
+        **error_report(train_table, test_table),
     }
     if same:  # the potential files in LAMMPS must reproduce the linear model exactly
         energies = design.frame_energies(linear) - np.array(

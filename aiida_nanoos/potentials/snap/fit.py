@@ -29,19 +29,26 @@ def solve_weighted_least_squares(
     """Minimise ``|w (A x - b)|²`` (``svd``: SVD least squares, relative singular-value cutoff ``rcond`` as FitSNAP)
     or ``|w (A x - b)|² + ridge_alpha |x|²`` (``ridge``, solved stably as an augmented least-squares problem; the
     columns in ``unpenalized``, e.g. per-element constants, are not shrunk). Rows with zero weight are dropped.
+
+    ``scaled-ridge`` penalises each column by ``ridge_alpha`` times its own squared weighted norm ``|w A_j|²``: the
+    ridge of standardised columns, so ``ridge_alpha`` is dimensionless and means the same for bispectrum components
+    and their (much smaller or larger) quadratic products, whatever the row weights. The cross-validated search
+    (:mod:`.search`) chooses it on this scale.
     """
     keep = (w != 0) & np.isfinite(b)
     aw = A[keep] * w[keep, None]
     bw = b[keep] * w[keep]
     if solver == "svd":
         return scipy.linalg.lstsq(aw, bw, cond=rcond, lapack_driver="gelsd")[0]
-    if solver == "ridge":
+    if solver in ("ridge", "scaled-ridge"):
         penalty = np.full(A.shape[1], math.sqrt(ridge_alpha))
+        if solver == "scaled-ridge":
+            penalty *= np.linalg.norm(aw, axis=0)
         penalty[list(unpenalized)] = 0.0
         aw = np.vstack([aw, np.diag(penalty)])
         bw = np.concatenate([bw, np.zeros(A.shape[1])])
         return scipy.linalg.lstsq(aw, bw, cond=rcond, lapack_driver="gelsd")[0]
-    raise ValueError(f"unknown solver {solver!r}: use 'svd' or 'ridge'")
+    raise ValueError(f"unknown solver {solver!r}: use 'svd', 'ridge' or 'scaled-ridge'")
 
 
 def fit_design(
@@ -82,7 +89,7 @@ def fit_design(
         energy_shift=dict(design.energy_shift),
         metadata={
             "solver": solver,
-            "ridge_alpha": ridge_alpha if solver == "ridge" else None,
+            "ridge_alpha": ridge_alpha if solver in ("ridge", "scaled-ridge") else None,
             "n_frames": design.n_frames,
             "n_rows": int(np.count_nonzero(w)),
             "fit_constant": fit_constant,
