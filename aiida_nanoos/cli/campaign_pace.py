@@ -77,6 +77,7 @@ def hypervolume_data(snap: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def pace_lines(pace: dict[str, Any]) -> list[str]:
+    """The pace as ``campaign stats`` prints it: times as h:mm:ss like the progress line, so the two read alike."""
     from .progress import clock
 
     median, last = pace["seconds_per_iteration_median"], pace["seconds_per_iteration_last"]
@@ -89,7 +90,7 @@ def pace_lines(pace: dict[str, Any]) -> list[str]:
     if pace["converged"]:
         lines.append(f"  time left              0 (converged: {pace['converged']})")
     else:
-        when = "if continued (restart_from)" if pace["stopped"] else "~"
+        when = "if continued (restart_from) ~" if pace["stopped"] else "~"
         lines.append(
             f"  time left              {when}{clock(pace['seconds_left'])} to {pace['limit']}: "
             f"{pace['iterations_to_finish']} iterations (iterations left: {left})"
