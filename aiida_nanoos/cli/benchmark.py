@@ -11,6 +11,7 @@ from .params import NanoosGroup
 #: command name -> module in ``aiida_nanoos.benchmarks`` that defines a click command called ``command``.
 BENCHMARKS = {
     "snap": "snap",
+    "potential": "potential_fit",
     "bo-pool": "bo_pool",
     "bo-pareto": "bo_pareto",
     "gp-latency": "gp_latency",

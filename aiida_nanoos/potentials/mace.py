@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,6 +108,18 @@ def train_mace(frames: Sequence[Atoms], config, output: Path) -> dict:
     return description
 
 
+def train_mace_model(
+    frames: Sequence[Atoms], settings: dict, output: Path, time_budget: float | None = None
+) -> tuple[Path, dict]:
+    """Train one MACE model (``settings`` over :data:`MACE_DEFAULTS`) that stops by epochs or by ``time_budget``
+    seconds, whichever comes first; returns the model file and the epochs and timings of the run."""
+    _require_mace()
+    merged = {**MACE_DEFAULTS, **settings}
+    report: dict = {"hyperparameters": merged}
+    path = _train_one(frames, merged, Path(output), "potential", merged["seed"], time_budget, report)
+    return path, report
+
+
 def _mace_settings(config) -> dict:
 
     settings = dict(MACE_DEFAULTS)
@@ -114,22 +127,39 @@ def _mace_settings(config) -> dict:
     return settings
 
 
-def _train_one(frames: Sequence[Atoms], settings: dict, directory: Path, stem: str, seed: int) -> Path:
-    """One mace-torch training run in a scratch folder; the CPU float64 model is copied to ``directory/stem.model``."""
-    import tempfile
+#: Epochs of the first, timed run of a training with a time budget (it measures the seconds per epoch).
+CALIBRATION_EPOCHS = 2
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) INFO: (?:Initial|Epoch \d+):")
 
-    import torch
-    from mace.cli.run_train import run
-    from mace.tools import build_default_arg_parser
+
+def _train_one(
+    frames: Sequence[Atoms],
+    settings: dict,
+    directory: Path,
+    stem: str,
+    seed: int,
+    time_budget: float | None = None,
+    report: dict | None = None,
+) -> Path:
+    """One mace-torch training run in a scratch folder; the CPU float64 model is copied to ``directory/stem.model``.
+
+    With ``time_budget`` (seconds) training stops by time as well as by ``max_num_epochs``: a first run of
+    :data:`CALIBRATION_EPOCHS` epochs measures the seconds per epoch (from mace-torch's log), then training continues
+    from its checkpoint (``--restart_latest``, optimiser and learning-rate schedule included) for as many epochs as
+    the rest of the budget allows. ``report``, when given, receives the epochs run and the timings.
+    """
+    import tempfile
 
     directory.mkdir(parents=True, exist_ok=True)
     if len(frames) < 2:
         raise ValueError("MACE training needs at least 2 frames (one is held out for validation)")
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nanoos-mace-") as scratch:
         scratch = Path(scratch)
         train_file = scratch / "train.extxyz"
         write_mace_frames(frames, train_file)
         n_valid = max(1, round(settings["valid_fraction"] * len(frames)))
+        epochs = settings["max_num_epochs"]
         arguments = [
             "--name", stem,
             "--work_dir", str(scratch),
@@ -144,7 +174,6 @@ def _train_one(frames: Sequence[Atoms], settings: dict, directory: Path, stem: s
             "--r_max", str(settings["r_max"]),
             "--batch_size", str(min(settings["batch_size"], max(1, len(frames) - n_valid))),
             "--valid_batch_size", str(settings["batch_size"]),
-            "--max_num_epochs", str(settings["max_num_epochs"]),
             "--lr", str(settings["lr"]),
             "--energy_weight", str(settings["energy_weight"]),
             "--forces_weight", str(settings["forces_weight"]),
@@ -156,23 +185,75 @@ def _train_one(frames: Sequence[Atoms], settings: dict, directory: Path, stem: s
             "--seed", str(seed),
             "--plot", "False",
             "--save_cpu",
-            "--eval_interval", str(max(1, settings["max_num_epochs"] // 4)),
         ]  # fmt: skip
-        args = build_default_arg_parser().parse_args(arguments)
-        threads = torch.get_num_threads()
-        log = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(log):
-                run(args)
-        finally:
-            torch.set_num_threads(threads)
+        if settings.get("ema"):
+            arguments += ["--ema", "--ema_decay", str(settings.get("ema_decay", 0.99))]
+        if time_budget is None or epochs <= CALIBRATION_EPOCHS:
+            _run_mace(arguments + ["--max_num_epochs", str(epochs), "--eval_interval", str(max(1, epochs // 4))])
+            done = epochs
+        else:
+            _run_mace(arguments + ["--max_num_epochs", str(CALIBRATION_EPOCHS), "--eval_interval", "1"])
+            elapsed = time.perf_counter() - start
+            per_epoch = _seconds_per_epoch(scratch / "logs") or elapsed / CALIBRATION_EPOCHS
+            setup = max(0.0, elapsed - CALIBRATION_EPOCHS * per_epoch)  # paid again by the continued run
+            affordable = int(0.95 * (time_budget - elapsed - setup) / per_epoch)
+            done = min(epochs, CALIBRATION_EPOCHS + max(0, affordable))
+            if done > CALIBRATION_EPOCHS:
+                interval = str(max(1, done // 50))
+                _run_mace(arguments + ["--max_num_epochs", str(done), "--eval_interval", interval, "--restart_latest"])
+            if report is not None:
+                report.update(seconds_per_epoch=per_epoch, setup_seconds=setup)
         candidates = sorted(scratch.glob(f"{stem}*.model"))
         preferred = [p for p in candidates if "compiled" not in p.name and "stagetwo" not in p.name]
         if not (preferred or candidates):
             raise RuntimeError(f"mace-torch wrote no model file in {scratch}: {sorted(os.listdir(scratch))}")
         target = directory / f"{stem}.model"
         target.write_bytes((preferred or candidates)[0].read_bytes())
+    if report is not None:
+        report.update(epochs=done, train_seconds=time.perf_counter() - start, time_budget=time_budget)
     return target
+
+
+def _run_mace(arguments: list[str]) -> None:
+    """mace-torch's ``run_train`` with its console output captured; the torch thread count and the root logger's
+    handlers (which mace-torch adds on every run) are restored afterwards."""
+    import logging
+
+    import torch
+    from mace.cli.run_train import run
+    from mace.tools import build_default_arg_parser
+
+    args = build_default_arg_parser().parse_args(arguments)
+    threads = torch.get_num_threads()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            run(args)
+    finally:
+        torch.set_num_threads(threads)
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(level)
+
+
+def _seconds_per_epoch(log_dir: Path) -> float | None:
+    """Mean seconds per epoch from the timestamps of mace-torch's validation lines (one per epoch), if found."""
+    from datetime import datetime
+
+    stamps = []
+    for log in sorted(log_dir.glob("*.log")):
+        if log.name.endswith("_debug.log"):
+            continue
+        for line in log.read_text().splitlines():
+            match = _LOG_LINE.match(line)
+            if match:
+                stamps.append(datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f"))
+    if len(stamps) < 2:
+        return None
+    return max((stamps[-1] - stamps[0]).total_seconds() / (len(stamps) - 1), 1.0e-3)
 
 
 def load_calculator(model_path: str | Path):
