@@ -98,7 +98,7 @@ class TransferGaussianProcess:
 
         gp = TransferGaussianProcess().fit(X, y, task)      # task[i] = 0 for the new campaign, 1.. earlier ones
         posterior = gp.posterior(X_candidates)              # of task 0
-        gp.task_correlations()                              # [1.0, rho_01, ...]
+        gp.task_correlations()                              # [shared share of task 0, rho_01, ...]
     """
 
     def __init__(self, *, n_restarts: int = 1, max_hyperopt_points: int = 150, seed: int = 0) -> None:
@@ -327,7 +327,8 @@ class TransferGaussianProcess:
         return Posterior(mean=self.y_mean[0] + self.y_std[0] * mean, std=self.y_std[0] * np.sqrt(variance))
 
     def task_correlations(self) -> np.ndarray:
-        """Prior correlation of each task's property with the target's at the same input (1 for the target)."""
+        """Prior correlation of each task's property with the target's at the same input; entry 0 (the target with
+        itself through the shared component) is the share of the target's variance that the tasks have in common."""
         p = self._unpack(self.theta)
         a, b2 = p["loadings"], p["private_variances"]
         return a[0] * a / np.sqrt((a[0] ** 2 + b2[0]) * (a**2 + b2))
