@@ -81,6 +81,24 @@ def test_the_templates_search_what_their_names_say():
     assert base["symbols"] == ["Sr", "Ti", "O", "O", "O"]
 
 
+def test_the_perovskite_template_makes_abx3_cells_with_at_most_one_anion_replaced():
+    """The template that cannot run here (its pw.x needs pseudopotentials for Sr, Ba, Zr, ...): its space makes the
+    cells the header promises."""
+    config = load("stable_perovskites")
+    space = cp.load_space(config["search_space"], config.get("constraints"))
+    rng = np.random.default_rng(0)
+    seen = set()
+    for k, point in enumerate(space.sample(40, rng)):
+        atoms = space.to_atoms(point, seed=k)
+        symbols = atoms.get_chemical_symbols()
+        assert len(symbols) == 5 and symbols[0] in {"Sr", "Ca", "Ba"} and symbols[1] in {"Ti", "Zr", "Hf", "Sn"}
+        anions = symbols[2:]
+        assert anions.count("O") >= 2 and set(anions) <= {"O", "N", "F", "S"}
+        assert abs(atoms.get_volume() / 3.905**3 - 1) < 0.07  # isotropic strain of at most 2 %
+        seen.add(tuple(symbols))
+    assert len(seen) > 10  # the sample covers the space, not one cell
+
+
 def test_template_list_prints_a_table_and_json():
     table = invoke("campaign", "template", "list").output
     for name in NAMES:
@@ -126,6 +144,8 @@ def test_an_unknown_template_is_a_usage_error_that_lists_the_names(tmp_path):
         assert result.exit_code == 2 and "no campaign template 'nope'" in result.output
         assert all(name in result.output for name in NAMES)
     assert not (tmp_path / "x.yaml").exists()
+    nowhere = invoke("campaign", "template", "new", NAMES[0], "-o", tmp_path / "no" / "x.yaml", expect_ok=False)
+    assert nowhere.exit_code == 2 and "no folder" in nowhere.output
 
 
 # ------------------------------------------------------------------------------------------------ real runs

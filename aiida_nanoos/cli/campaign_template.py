@@ -91,6 +91,8 @@ def template_new(name: str, output: Path | None, source: str | None, force: bool
     path = output or Path(f"{name}.yaml")
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; choose another file with -o or overwrite it with --force")
+    if not path.parent.is_dir():
+        raise click.UsageError(f"no folder {path.parent} to write {path.name} into")
     text = templates.template_text(source)
     if name != source:
         text = _renamed(text, name)
