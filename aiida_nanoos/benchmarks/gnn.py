@@ -27,7 +27,15 @@ from aiida_nanoos.models.calibration import RECALIBRATION_METHODS
 @click.option("--members", type=int, default=None, help="Ensemble members (default 3 for ensemble, 1 for mc_dropout).")
 @click.option("--split", default=0.2, show_default=True, help="Test fraction when train and test are one file.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the split, the validation split and training.")
-@click.option("--time-budget", default=540.0, show_default=True, help="Wall-time seconds for training all members.")
+@click.option("--time-budget", default=540.0, show_default=True, help="Seconds (on --clock) for training all members.")
+@click.option(
+    "--clock",
+    type=click.Choice(["cpu", "wall"]),
+    default="cpu",
+    show_default=True,
+    help="What the time budget counts: this process's CPU time (the same training however busy the machine is) "
+    "or wall time.",
+)
 @click.option(
     "--recalibration",
     type=click.Choice(list(RECALIBRATION_METHODS)),
@@ -49,6 +57,7 @@ def command(
     split: float,
     seed: int,
     time_budget: float,
+    clock: str,
     recalibration: str,
     threads: int,
     as_json: bool,
@@ -79,6 +88,7 @@ def command(
             method=method,
             n_members=members,
             time_budget=time_budget,
+            clock=clock,
             recalibration=recalibration,
             seed=seed,
             threads=threads,

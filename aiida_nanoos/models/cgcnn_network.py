@@ -17,6 +17,8 @@ from torch import nn
 from aiida_nanoos.models.graph import MAX_ATOMIC_NUMBER, CrystalGraph, element_feature_table, gaussian_centres
 
 UNCERTAINTY_METHODS = ("ensemble", "mc_dropout")
+#: edge features below this are set to zero (see :meth:`CrystalGraphNetwork.edge_features`)
+DENORMAL_GUARD = 1.0e-6
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Architecture:
     learned_embedding: bool = True  #: add a learned per-element vector to the physical features
     aleatoric: bool = True  #: also predict a per-structure error scale (Laplace), trained by its likelihood
     bond_ratio_bins: int = 16  #: Gaussians of d / (r_cov,i + r_cov,j) over 0.5..2 added to each edge (0: none)
+    element_table: str = "basic"  #: fixed element features: 'basic' or 'extended' (graph.ELEMENT_TABLES)
 
 
 def default_architecture(method: str = "ensemble") -> Architecture:
@@ -65,7 +68,9 @@ class _Convolution(nn.Module):
     def forward(self, nodes: torch.Tensor, centre: torch.Tensor, neighbour: torch.Tensor, edges: torch.Tensor):
         if not self.training and not torch.is_grad_enabled():
             return self._inference(nodes, centre, neighbour, edges)
-        message = self.centre(nodes)[centre] + self.neighbour(nodes)[neighbour] + self.edge(edges)
+        # index_select, not [index]: its backward is an index_add, several times faster on CPU than advanced indexing
+        message = self.centre(nodes).index_select(0, centre) + self.neighbour(nodes).index_select(0, neighbour)
+        message = message + self.edge(edges)
         gate, core = self.norm_message(message).chunk(2, dim=1)
         message = torch.sigmoid(gate) * nn.functional.softplus(core)
         summed = torch.zeros_like(nodes).index_add_(0, centre, message)
@@ -96,7 +101,7 @@ class CrystalGraphNetwork(nn.Module):
         super().__init__()
         self.architecture = architecture
         self.cutoff = cutoff
-        table = torch.from_numpy(element_feature_table())
+        table = torch.from_numpy(element_feature_table(architecture.element_table))
         self.register_buffer("element_features", table)
         centres = gaussian_centres(cutoff, architecture.gaussian_spacing).astype(np.float32)
         self.register_buffer("centres", torch.from_numpy(centres))
@@ -133,7 +138,10 @@ class CrystalGraphNetwork(nn.Module):
             ratio_width = float(self.ratio_centres[1] - self.ratio_centres[0])
             ratio_features = torch.exp(-(((ratio[:, None] - self.ratio_centres[None, :]) / ratio_width) ** 2))
             edges = torch.cat([edges, ratio_features], dim=1)
-        return edges * _envelope(distance, self.cutoff)[:, None]
+        edges = edges * _envelope(distance, self.cutoff)[:, None]
+        # far tails of the Gaussians underflow to denormal floats, which make CPU matrix products of the edge
+        # maps (forward and weight gradient) 5-10x slower; below 1e-6 they carry nothing, so they become 0
+        return edges.masked_fill_(edges < DENORMAL_GUARD, 0.0)
 
     def first_convolution(self, batch: dict[str, torch.Tensor], edges: torch.Tensor) -> torch.Tensor:
         """Node features after the first convolution, before its dropout (shared by all MC-dropout passes)."""

@@ -285,7 +285,8 @@ class CrystalGraphModel:
         data = config if isinstance(config, dict) else json.loads(Path(config).read_text())
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported model format version {data.get('format_version')}")
-        architecture = Architecture(**data["architecture"])
+        # models saved before the element table was a choice used the basic one
+        architecture = Architecture(**{"element_table": "basic", **data["architecture"]})
         settings = GraphSettings.from_dict(data["graph_settings"])
         state = torch.load(weights, map_location="cpu", weights_only=True)
         members = []

@@ -136,12 +136,21 @@ def _soft_bins(values: np.ndarray, low: float, high: float, n_bins: int) -> np.n
     return np.exp(-(((values[:, None] - centres[None, :]) / width) ** 2))
 
 
-def element_feature_table() -> np.ndarray:
+#: Element tables a network can use: 'basic' (82 features, CGCNN-like) or 'extended' (basic + 80 from
+#: :mod:`aiida_nanoos.models.element_data`: ionic radii, oxidation states, electron affinity, Mendeleev number...).
+ELEMENT_TABLES = ("basic", "extended")
+
+
+def element_feature_table(table: str = "basic") -> np.ndarray:
     """Node-feature table, row ``Z`` for element ``Z`` (row 0 unused), CGCNN-style encoding.
 
-    One-hot group (18), period (7), block (4), valence electrons 0..12 (13); soft bins of electronegativity,
-    first ionisation energy, covalent radius and log atomic mass (10 each) = 82 features.
+    'basic': one-hot group (18), period (7), block (4), valence electrons 0..12 (13); soft bins of
+    electronegativity, first ionisation energy, covalent radius and log atomic mass (10 each) = 82 features.
+    'extended' adds 8 soft bins of each of ten further properties (:func:`extended_element_features`): what
+    an element not seen in training shares with those that were, beyond its place in the periodic table.
     """
+    if table not in ELEMENT_TABLES:
+        raise ValueError(f"unknown element table '{table}', choose from {ELEMENT_TABLES}")
     numbers = np.arange(1, MAX_ATOMIC_NUMBER + 1)
     props = {name: np.array([element_properties(int(z))[name] for z in numbers]) for name in ELEMENT_PROPERTY_NAMES}
     n = len(numbers)
@@ -153,7 +162,7 @@ def element_feature_table() -> np.ndarray:
     block[np.arange(n), ["spdf".index(block_of(int(z))) for z in numbers]] = 1.0
     valence = np.zeros((n, 13))
     valence[np.arange(n), props["valence_electrons"].astype(int)] = 1.0
-    table = np.concatenate(
+    features = np.concatenate(
         [
             group,
             period,
@@ -166,7 +175,29 @@ def element_feature_table() -> np.ndarray:
         ],
         axis=1,
     )
-    return np.vstack([np.zeros((1, table.shape[1])), table]).astype(np.float32)
+    if table == "extended":
+        features = np.concatenate([features, extended_element_features()], axis=1)
+    return np.vstack([np.zeros((1, features.shape[1])), features]).astype(np.float32)
+
+
+def extended_element_features(n_bins: int = 8) -> np.ndarray:
+    """(94, 10 n_bins) soft bins of ionic radii, oxidation states, electron affinity, Mendeleev number,
+    second and third ionisation energies, melting point and molar volume (logarithms where they span decades)."""
+    from aiida_nanoos.models import element_data as data
+
+    columns = [
+        (np.asarray(data.CATIONIC_RADIUS), 0.0, 2.0),
+        (np.asarray(data.ANIONIC_RADIUS), 0.0, 2.2),
+        (np.asarray(data.MAX_OXIDATION_STATE), -1.0, 8.0),
+        (np.asarray(data.MIN_OXIDATION_STATE), -4.0, 4.0),
+        (np.asarray(data.ELECTRON_AFFINITY), -1.0, 3.7),
+        (np.asarray(data.MENDELEEV_NUMBER), 1.0, 103.0),
+        (np.log(data.SECOND_IONISATION_ENERGY), np.log(9.0), np.log(100.0)),
+        (np.log(data.THIRD_IONISATION_ENERGY), np.log(16.0), np.log(100.0)),
+        (np.log(data.MELTING_POINT), np.log(14.0), np.log(3700.0)),
+        (np.log(data.MOLAR_VOLUME), np.log(4.0), np.log(72.0)),
+    ]
+    return np.concatenate([_soft_bins(np.asarray(v, float), low, high, n_bins) for v, low, high in columns], axis=1)
 
 
 def supported_elements() -> list[str]:

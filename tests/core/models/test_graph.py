@@ -139,3 +139,18 @@ def test_batched_featurisation_equals_one_by_one():
         single = structure_to_graph(atoms)
         assert np.array_equal(single.centre, graph.centre) and np.array_equal(single.neighbour, graph.neighbour)
         np.testing.assert_allclose(single.distance, graph.distance, atol=1e-6)
+
+
+def test_extended_element_table_adds_ionic_chemistry_to_the_basic_one():
+    basic, extended = element_feature_table("basic"), element_feature_table("extended")
+    assert basic.shape == (95, 82) and extended.shape == (95, 162)
+    np.testing.assert_array_equal(extended[:, :82], basic)  # the basic features first, unchanged
+    assert np.all(np.isfinite(extended)) and np.all(extended[0] == 0)
+    extra = extended[:, 82:]
+    # elements the basic table puts close together differ in how they behave as ions
+    sr, ba, o, s = (extra[z] for z in (38, 56, 8, 16))  # Sr/Ba cations, O/S anions
+    assert np.abs(sr - ba).max() > 0.3 and np.abs(o - s).max() > 0.3
+    # every extra column tells some elements apart
+    assert np.all(extra[1:].max(axis=0) - extra[1:].min(axis=0) > 0.3)
+    with pytest.raises(ValueError, match="unknown element table"):
+        element_feature_table("magpie")
