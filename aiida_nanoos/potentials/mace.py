@@ -220,16 +220,16 @@ def _run_mace(arguments: list[str]) -> None:
     import logging
 
     import torch
-    from mace.cli.run_train import run
-    from mace.tools import build_default_arg_parser
 
-    args = build_default_arg_parser().parse_args(arguments)
     threads = torch.get_num_threads()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            run(args)
+        with contextlib.redirect_stdout(io.StringIO()):  # mace-torch prints on import as well as while training
+            from mace.cli.run_train import run
+            from mace.tools import build_default_arg_parser
+
+            run(build_default_arg_parser().parse_args(arguments))
     finally:
         torch.set_num_threads(threads)
         for handler in root.handlers[:]:
@@ -259,9 +259,9 @@ def _seconds_per_epoch(log_dir: Path) -> float | None:
 def load_calculator(model_path: str | Path):
     """An ASE calculator for a MACE model file (CPU, float64)."""
     _require_mace()
-    from mace.calculators import MACECalculator
-
     with contextlib.redirect_stdout(io.StringIO()):
+        from mace.calculators import MACECalculator
+
         return MACECalculator(model_paths=str(model_path), device="cpu", default_dtype="float64")
 
 
