@@ -1,4 +1,4 @@
-"""Closed-form acquisitions on a Gaussian posterior: EI, PI, UCB/LCB and the target range.
+"""Closed-form acquisitions on a Gaussian posterior: EI (and its logarithm), PI, UCB/LCB and the target range.
 
 Every score here follows one convention: **higher is better**, whatever the objective's direction, so a campaign
 always takes the arg-max. The closed forms take the posterior mean and standard deviation of the property (not of a
@@ -10,12 +10,12 @@ campaign, the crystal-graph network of active learning).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import erfcx, ndtr
 from scipy.stats import norm
 
 from aiida_nanoos.models.posterior import Posterior
 
-ACQUISITIONS = ("EI", "PI", "UCB", "LCB", "RANGE")
+ACQUISITIONS = ("EI", "LOGEI", "PI", "UCB", "LCB", "RANGE")
 STD_FLOOR = 1e-12
 
 
@@ -38,6 +38,39 @@ def expected_improvement(
     z = improvement / std
     ei = np.maximum(improvement * ndtr(z) + std * norm.pdf(z), 0.0)
     return np.where(certain, np.maximum(improvement, 0.0), ei) if certain.any() else ei
+
+
+def _log_h(z: np.ndarray) -> np.ndarray:
+    """log(phi(z) + z Phi(z)), the log of EI / std, accurate for very negative z (where EI underflows to 0).
+
+    For z < 0, phi(z) + z Phi(z) = phi(z) (1 - |z| m(|z|)) with the Mills ratio m(t) = Phi(-t) / phi(t) =
+    erfcx(t / sqrt 2) sqrt(pi / 2), which never underflows; beyond |z| = 1e4 the asymptotic 1 / z^2 replaces the
+    bracket, where it loses its digits to cancellation.
+    """
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    pos = z > -1.0
+    zp = z[pos]
+    out[pos] = np.log(norm.pdf(zp) + zp * ndtr(zp))
+    t = -z[~pos]
+    log_phi = -0.5 * t * t - 0.5 * np.log(2.0 * np.pi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bracket = np.log1p(-t * erfcx(t / np.sqrt(2.0)) * np.sqrt(np.pi / 2.0))
+    out[~pos] = log_phi + np.where(t < 1e4, bracket, -2.0 * np.log(t))
+    return out
+
+
+def log_expected_improvement(
+    mean: np.ndarray, std: np.ndarray, best: float, *, maximize: bool = True, xi: float = 0.0
+) -> np.ndarray:
+    """log EI (Ament et al. 2023, BoTorch's LogEI), finite everywhere a posterior has a positive std.
+
+    The arg-max is EI's, but far from the incumbent EI underflows to exactly 0 for most of a pool, and ties among
+    zeros are broken at random; the log keeps ranking them (by how improbable an improvement is).
+    """
+    mean, std = _prepare(mean, std)
+    improvement = (mean - best - xi) if maximize else (best - mean - xi)
+    return _log_h(improvement / std) + np.log(std)
 
 
 def probability_of_improvement(
@@ -80,14 +113,17 @@ def acquisition_scores(
     beta: float = 2.0,
     target: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """Scores where higher is better. ``kind``: EI, PI, UCB, LCB (UCB and LCB are the same rule, named by the
-    objective's direction: the score is the optimistic bound, negated for minimisation), RANGE (needs ``target``).
+    """Scores where higher is better. ``kind``: EI, LOGEI (log of EI), PI, UCB, LCB (UCB and LCB are the same rule,
+    named by the objective's direction: the score is the optimistic bound, negated for minimisation), RANGE (needs
+    ``target``).
     """
     kind = kind.upper()
-    if kind in ("EI", "PI") and best is None:
+    if kind in ("EI", "LOGEI", "PI") and best is None:
         raise ValueError(f"{kind} needs the best value observed so far ('best')")
     if kind == "EI":
         return expected_improvement(mean, std, best, maximize=maximize, xi=xi)
+    if kind == "LOGEI":
+        return log_expected_improvement(mean, std, best, maximize=maximize, xi=xi)
     if kind == "PI":
         return probability_of_improvement(mean, std, best, maximize=maximize, xi=xi)
     if kind in ("UCB", "LCB"):

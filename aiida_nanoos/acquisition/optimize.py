@@ -31,7 +31,7 @@ def argmax_acquisition(
     """Index and value of the best candidate of a large pool, exact, with the posterior std computed only where it
     can matter.
 
-    EI and UCB/LCB grow with the std, so scoring every candidate with the cheap std upper bound of
+    EI (and log EI) and UCB/LCB grow with the std, so scoring every candidate with the cheap std upper bound of
     :meth:`GaussianProcess.predict_mean_and_std_bound` gives an upper bound of its score; candidates are then
     scored exactly in blocks, best bound first, until no remaining bound beats the best exact score. Other
     acquisitions (PI, RANGE) are not monotone in the std and are scored in full.
@@ -42,7 +42,7 @@ def argmax_acquisition(
     excluded[list(exclude)] = True
     if excluded.all():
         raise ValueError("argmax_acquisition: every candidate is excluded")
-    if kind_u not in ("EI", "UCB", "LCB"):
+    if kind_u not in ("EI", "LOGEI", "UCB", "LCB"):
         scores = score_candidates(model, X, kind, **kwargs)
         scores[excluded] = -np.inf
         i = int(np.argmax(scores))

@@ -30,7 +30,8 @@ import numpy as np
 from scipy.stats import hypergeom
 
 from aiida_nanoos.acquisition.analytic import posterior_scores
-from aiida_nanoos.design.bo import BOSettings, fit_gp_model
+from aiida_nanoos.acquisition.portfolio import Hedge
+from aiida_nanoos.design.bo import BOSettings, fit_gp_model, hedge_argmax
 from aiida_nanoos.models.gp import GaussianProcess
 
 
@@ -118,7 +119,8 @@ class Strategy:
     description: str = ""
 
 
-def _unit_scale(X_pool: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def unit_scale(X_pool: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Map inputs onto the pool's unit cube (each column by its range in the pool; constant columns to 0)."""
     lo, hi = X_pool.min(axis=0), X_pool.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     return lambda X: (X - lo) / span
@@ -131,8 +133,9 @@ def nanoos_strategy(
     defaults) applied to the pool: inputs scaled to the unit cube by the pool's range."""
     settings = BOSettings() if settings is None else settings
     settings = settings if isinstance(settings, BOSettings) else BOSettings.from_dict(settings)
-    scale = _unit_scale(X_pool)
+    scale = unit_scale(X_pool)
     state: dict[str, Any] = {"hyperparameters": None}
+    hedge, rng = Hedge(), np.random.default_rng(seed + 104729)
 
     def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
         fit = functools.partial(
@@ -150,13 +153,16 @@ def nanoos_strategy(
             model = fit(transform=model.transform, optimize=True)
         state["hyperparameters"] = model.gp.get_hyperparameters()
         state["transform"] = model.transform
+        if settings.acquisition.upper() == "HEDGE":
+            pick, _ = hedge_argmax(model, scale(X_cand), settings, hedge, rng)
+            return np.eye(len(X_cand))[pick]
         return model.scores(scale(X_cand), settings)
 
     acq = settings.acquisition.upper()
     if acq in ("UCB", "LCB"):
         acq = f"{'UCB' if maximize else 'LCB'}({settings.beta:g})"
     transform = settings.output_transform
-    label = f"nanoos: GP-ARD Matern52 MAP + {acq}, output {'power' if transform == 'auto' else transform}"
+    label = f"nanoos: GP-ARD Matern52 MAP ({settings.gp_priors} priors) + {acq}, output {transform}"
     return Strategy(label, score, "bo.fit_gp_model on unit-cube inputs with the default BOSettings")
 
 
@@ -265,9 +271,28 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def _summary(values: Sequence[float]) -> dict[str, float]:
+def run_summary(values: Sequence[float]) -> dict[str, Any]:
+    """Median, mean, 5th/95th percentiles and every run's value (NaN for a run that never got there)."""
     arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "p5": float(np.percentile(arr, 5)), "p95": float(np.percentile(arr, 95))}
+    ok = arr[np.isfinite(arr)] if np.isfinite(arr).any() else np.array([np.nan])
+    return {
+        "median": float(np.median(ok)),
+        "mean": float(ok.mean()),
+        "p5": float(np.percentile(ok, 5)),
+        "p95": float(np.percentile(ok, 95)),
+        "runs": [float(v) for v in arr],
+    }
+
+
+def strategy_factory(key: str) -> Callable[..., Strategy]:
+    """Our recipe, the Liang et al. GP + LCB, or an established baseline (:mod:`.pool_baselines`, ``bench`` extra)."""
+    if key in STRATEGIES:
+        return STRATEGIES[key]
+    from aiida_nanoos.benchmarks.pool_baselines import BASELINES
+
+    if key not in BASELINES:
+        raise ValueError(f"unknown method {key!r}; known: {[*STRATEGIES, *BASELINES]}")
+    return BASELINES[key]
 
 
 def run_benchmark(
@@ -279,13 +304,20 @@ def run_benchmark(
     refit_growth: float = 0.1,
     max_evaluations: int | None = None,
     progress: Callable[[str], None] | None = None,
+    targets: Sequence[str] = ("50%", "100%"),
+    settings: BOSettings | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every strategy ``runs`` times (same initial points per run index) and summarise Liang's figures."""
+    """Run every strategy ``runs`` times (same initial points per run index) and summarise Liang's figures.
+
+    ``targets``: fractions of the top set whose evaluations-to-find are reported; a run stops once the largest is
+    reached (``("50%",)`` for a quick comparison). Enhancement factors are reported only for runs that go to 100%.
+    ``settings``: :class:`~aiida_nanoos.design.bo.BOSettings` of ``nanoos`` (default: the campaign defaults).
+    """
     import time
 
     N, K = pool.n_pool, pool.n_top
-    at = {"10%": math.ceil(0.10 * N), "25%": math.ceil(0.25 * N)}
-    needed = {"50%": math.ceil(0.5 * K), "100%": K}
+    at = {"10%": math.ceil(0.10 * N), "25%": math.ceil(0.25 * N)} if "100%" in targets else {}
+    needed = {name: math.ceil(float(name.rstrip("%")) / 100 * K) for name in targets}
     result: dict[str, Any] = {
         "objective": pool.objective,
         "direction": "max" if pool.maximize else "min",
@@ -301,18 +333,25 @@ def run_benchmark(
         "methods": {},
     }
     for key in strategies:
-        strat_seedless = STRATEGIES[key]
+        make = strategy_factory(key)
         ef = {name: [] for name in at}
         evals = {name: [] for name in needed}
         af = {name: [] for name in needed}
-        t0 = time.perf_counter()
+        t0, picks = time.perf_counter(), 0
         label = ""
         for r in range(runs):
-            strategy = strat_seedless(pool.X, pool.maximize, seed=seed + r)
+            extra = {"settings": settings} if key == "nanoos" and settings is not None else {}
+            strategy = make(pool.X, pool.maximize, seed=seed + r, **extra)
             label = strategy.name
             order = run_pool_campaign(
-                pool, strategy, seed=seed + r, refit_growth=refit_growth, max_evaluations=max_evaluations
+                pool,
+                strategy,
+                seed=seed + r,
+                refit_growth=refit_growth,
+                max_evaluations=max_evaluations,
+                n_needed=max(needed.values()),
             )
+            picks += max(0, len(order) - 2)
             curve = found_curve(pool, order)
             for name, i in at.items():
                 ef[name].append((curve[i - 1] / K) / (i / N))
@@ -323,44 +362,62 @@ def run_benchmark(
                 af[name].append(math.ceil(k / K * N - 1e-9) / e if e else float("nan"))
             if progress:
                 progress(f"{key} run {r + 1}/{runs}: {len(order)} evaluations")
+        seconds = time.perf_counter() - t0
         result["methods"][key] = {
             "label": label,
-            "ef": {name: _summary(v) for name, v in ef.items()},
-            "evaluations_to_top": {name: _summary(v) for name, v in evals.items()},
-            "af": {name: _summary(v) for name, v in af.items()},
-            "seconds": time.perf_counter() - t0,
+            "ef": {name: run_summary(v) for name, v in ef.items()},
+            "evaluations_to_top": {name: run_summary(v) for name, v in evals.items()},
+            "af": {name: run_summary(v) for name, v in af.items()},
+            "seconds": seconds,
+            "seconds_per_pick": seconds / max(picks, 1),
         }
-    rand = {"label": "random (analytic)", "ef": {name: {"mean": 1.0, "p5": 1.0, "p95": 1.0} for name in at}}
+        if key not in STRATEGIES:
+            from aiida_nanoos.benchmarks.pool_baselines import baseline_configuration
+
+            result["methods"][key]["configuration"] = baseline_configuration(key)
+    one = {"median": 1.0, "mean": 1.0, "p5": 1.0, "p95": 1.0}
+    rand = {"label": "random (analytic)", "ef": {name: dict(one) for name in at}, "af": {n: dict(one) for n in needed}}
     rand["evaluations_to_top"] = {}
-    rand["af"] = {name: {"mean": 1.0, "p5": 1.0, "p95": 1.0} for name in needed}
     for name, k in needed.items():
-        mean, (p5, p95) = random_evaluations_quantiles(N, K, k, (0.05, 0.95))
-        rand["evaluations_to_top"][name] = {"mean": mean, "p5": float(p5), "p95": float(p95)}
+        mean, (p5, median, p95) = random_evaluations_quantiles(N, K, k, (0.05, 0.5, 0.95))
+        rand["evaluations_to_top"][name] = {"median": float(median), "mean": mean, "p5": float(p5), "p95": float(p95)}
     result["methods"]["random"] = rand
     return result
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table of the summary produced by :func:`run_benchmark`."""
+def _cell(c: dict[str, Any], digits: int) -> str:
+    return f"{c['median']:.{digits}f} / {c['mean']:.{digits}f} [{c['p5']:.{digits}f}, {c['p95']:.{digits}f}]"
+
+
+def format_table(result: dict[str, Any], *, every_run: bool = True) -> str:
+    """A plain-text table of the summary produced by :func:`run_benchmark`, then every run's evaluations and the
+    configuration of each established method."""
     at, needed = result["evaluations_at"], result["top_needed"]
     lines = [
         f"objective {result['objective']} ({result['direction']}), {result['n_rows']} rows -> pool N = "
         f"{result['n_pool']}, top set = {result['n_top']}, {result['runs']} runs from seed {result['seed']}",
         f"hyper-parameters re-optimised every cycle up to 10 observations, then each time the data grew by "
         f"{100 * result['refit_growth']:.0f}%; GP re-conditioned every cycle",
-        "mean [5th, 95th percentile] over runs",
+        "AF@t = i_random(t) / i(t): how many times fewer evaluations than random to reach Top% = t",
+        "median / mean [5th, 95th percentile] over runs",
     ]
     cols = [f"EF@{k} (i={v})" for k, v in at.items()] + [f"evals to {k} of top ({v})" for k, v in needed.items()]
     cols += [f"AF@{k}" for k in needed]
     width = max(len(m["label"]) for m in result["methods"].values())
-    lines.append(f"{'method':<{width}}  " + "  ".join(f"{c:>24}" for c in cols))
-    lines.insert(3, "AF@t = i_random(t) / i(t): how many times fewer evaluations than random to reach Top% = t")
+    lines.append(f"{'method':<{width}}  " + "  ".join(f"{c:>28}" for c in cols))
     for method in result["methods"].values():
-        cells = [method["ef"][k] for k in at] + [method["evaluations_to_top"][k] for k in needed]
-        txt = [f"{c['mean']:.2f} [{c['p5']:.2f}, {c['p95']:.2f}]" for c in cells[: len(at)]]
-        txt += [f"{c['mean']:.1f} [{c['p5']:.0f}, {c['p95']:.0f}]" for c in cells[len(at) :]]
-        txt += [
-            f"{method['af'][k]['mean']:.2f} [{method['af'][k]['p5']:.2f}, {method['af'][k]['p95']:.2f}]" for k in needed
-        ]
-        lines.append(f"{method['label']:<{width}}  " + "  ".join(f"{t:>24}" for t in txt))
+        txt = [_cell(method["ef"][k], 2) for k in at] + [_cell(method["evaluations_to_top"][k], 1) for k in needed]
+        txt += [_cell(method["af"][k], 2) for k in needed]
+        lines.append(f"{method['label']:<{width}}  " + "  ".join(f"{t:>28}" for t in txt))
+    if every_run:
+        for key, method in result["methods"].items():
+            for name in needed:
+                runs = method["evaluations_to_top"][name].get("runs")
+                if runs is not None:
+                    values = " ".join("-" if math.isnan(v) else f"{v:.0f}" for v in runs)
+                    lines.append(f"  {key}: evaluations to {name} of top, every run: {values}")
+            if "seconds_per_pick" in method:
+                lines.append(f"  {key}: {method['seconds_per_pick']:.3f} s per pick")
+            for item, text in method.get("configuration", {}).items():
+                lines.append(f"  {key} {item}: {text}")
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from aiida_nanoos.acquisition.analytic import posterior_scores
 from aiida_nanoos.acquisition.batch import fantasise
 from aiida_nanoos.acquisition.feasibility import FeasibilityModel, weight_by_feasibility
 from aiida_nanoos.acquisition.optimize import argmax_acquisition, maximize_continuous
+from aiida_nanoos.acquisition.portfolio import Hedge
 from aiida_nanoos.common.checks import Bound, is_number
 from aiida_nanoos.design.spaces import ParameterSpace
 from aiida_nanoos.design.state import OptimizerHistory
@@ -36,9 +37,9 @@ from aiida_nanoos.models.gp import KERNELS, GaussianProcess
 
 OUTPUT_TRANSFORMS = ("auto", "power", "log", "rank", "none")
 #: Acquisition rules (upper case; LCB is UCB for minimisation).
-ACQUISITIONS = ("UCB", "LCB", "EI", "PI", "RANGE")
+ACQUISITIONS = ("UCB", "LCB", "EI", "LOGEI", "PI", "RANGE", "HEDGE")
 #: Priors of the GP hyper-parameters: the weak log-normal ones of the default recipe, or none (maximum likelihood).
-GP_PRIORS = ("default", "none")
+GP_PRIORS = ("default", "dimension_scaled", "none")
 #: How a batch is filled: fantasised observations equal to the posterior mean, or to the worst value seen.
 BATCH_STRATEGIES = ("kriging_believer", "constant_liar")
 #: The numbers of :class:`BOSettings` and their allowed ranges (checked here, stated by the configuration schema).
@@ -183,12 +184,14 @@ class GPModel:
             return posterior_scores(posterior, "RANGE", target=(lo, hi))
         if kind == "LCB":
             kind = "UCB"  # on the oriented scale, LCB of a minimised property is UCB of its negative
+        if kind == "HEDGE":
+            kind = "LOGEI"  # a portfolio picks in hedge_argmax; a single score (continuous search) is its LogEI
         return posterior_scores(posterior, kind, best=self.best, maximize=True, beta=settings.beta, xi=settings.xi)
 
     def argmax(self, X_unit: np.ndarray, settings: BOSettings, exclude: Sequence[int] = ()) -> tuple[int, float]:
         """Best candidate of a pool (exact; the std is computed only where it can matter, for EI and UCB/LCB)."""
         kind = settings.acquisition.upper()
-        if kind in ("EI", "UCB", "LCB"):
+        if kind in ("EI", "LOGEI", "UCB", "LCB"):
             kind = "UCB" if kind == "LCB" else kind
             return argmax_acquisition(
                 self.gp,
@@ -204,6 +207,25 @@ class GPModel:
         scores[list(exclude)] = -np.inf
         i = int(np.argmax(scores))
         return i, float(scores[i])
+
+
+def hedge_argmax(
+    gp_model: GPModel,
+    X_unit: np.ndarray,
+    settings: BOSettings,
+    hedge: Hedge,
+    rng: np.random.Generator,
+    exclude: Sequence[int] = (),
+) -> tuple[int, str]:
+    """GP-Hedge's pick from a pool: reward the last step's nominees with the current model's standardised mean, let
+    each acquisition of the portfolio nominate its arg-max, and draw one of them (:class:`Hedge`)."""
+    gp = gp_model.gp
+    if hedge.nominees:
+        mean = gp.predict(np.asarray(hedge.nominees, dtype=float), return_std=False)
+        hedge.reward(((mean - gp.y_mean) / gp.y_std).tolist())
+    picks = [gp_model.argmax(X_unit, replace(settings, acquisition=a), exclude=exclude)[0] for a in hedge.portfolio]
+    chosen = hedge.choose([X_unit[i] for i in picks], rng)
+    return picks[chosen], hedge.portfolio[chosen]
 
 
 def fit_gp_model(

@@ -60,6 +60,28 @@ def default_priors(n_dims: int, input_scaling: str = "none") -> dict[str, LogNor
     }
 
 
+def dimension_scaled_priors(n_dims: int, input_scaling: str = "none") -> dict[str, LogNormalPrior]:
+    """The dimension-scaled priors of Hvarfner et al. 2024 (BoTorch's and BayBE's defaults), on unit-cube inputs.
+
+    BoTorch puts LogNormal(sqrt(2) + log(d) / 2, 3) on each lengthscale: in more dimensions a point has more neighbours
+    far away, so the a-priori lengthscale grows like sqrt(d) and a 6-D model does not start as a set of needles. Here
+    the prior is on the log of the lengthscale (the space the fit works in), so its density carries the Jacobian of
+    the log: the mean of the normal is sqrt(2) - 3 + log(d) / 2 (mode 0.21 sqrt(d) of the range), the mode that
+    BoTorch's MAP fit finds. The noise prior is BoTorch's LogNormal(-4, 1) likewise (mode e^-5 of the output
+    variance); the signal variance, which BoTorch fixes by standardising, is held near 1.
+    """
+    shift = 0.5 * np.log(12.0) if input_scaling == "standard" else 0.0
+    return {
+        "lengthscale": LogNormalPrior(mu=float(np.sqrt(2.0) - 3.0 + 0.5 * np.log(max(n_dims, 1)) + shift), sigma=1.732),
+        "signal_variance": LogNormalPrior(mu=0.0, sigma=1.0),
+        "noise_variance": LogNormalPrior(mu=-5.0, sigma=1.0),
+    }
+
+
+#: Named prior sets a :class:`GaussianProcess` accepts as ``priors``.
+PRIOR_SETS = {"default": default_priors, "dimension_scaled": dimension_scaled_priors}
+
+
 def _sq_dist_scaled(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances between rows of already lengthscale-divided arrays, clipped at 0."""
     d = np.einsum("ij,ij->i", a, a)[:, None] + np.einsum("ij,ij->i", b, b)[None, :]
@@ -93,9 +115,10 @@ class GaussianProcess:
         record = gp.get_hyperparameters()           # JSON-serialisable
         same = GaussianProcess.from_hyperparameters(record, X, y)
 
-    ``priors``: ``"default"`` (:func:`default_priors`, MAP fit), ``None`` (maximum likelihood) or a mapping with
-    keys ``lengthscale``, ``signal_variance``, ``noise_variance``. ``noise_floor`` is the smallest noise variance
-    (on the standardised scale) the model may use, which keeps the kernel matrix invertible. ``n_restarts`` random
+    ``priors``: ``"default"`` (:func:`default_priors`, MAP fit), ``"dimension_scaled"``
+    (:func:`dimension_scaled_priors`, BoTorch's), ``None`` (maximum likelihood) or a mapping with keys
+    ``lengthscale``, ``signal_variance``, ``noise_variance``. ``noise_floor`` is the smallest noise variance (on the
+    standardised scale) the model may use, which keeps the kernel matrix invertible. ``n_restarts`` random
     starts (drawn from the priors, or uniformly in the log-bounds) are added to the previous optimum and the prior
     mode. ``max_hyperopt_points`` caps the observations used by the hyper-parameter search (see :meth:`fit`).
     """
@@ -121,8 +144,8 @@ class GaussianProcess:
             raise ValueError(f"input_scaling must be 'standard' or 'none', got {input_scaling!r}")
         if noise_floor <= 0:
             raise ValueError(f"noise_floor must be positive, got {noise_floor}")
-        if isinstance(priors, str) and priors != "default":
-            raise ValueError(f"priors must be 'default', None or a mapping, got {priors!r}")
+        if isinstance(priors, str) and priors not in PRIOR_SETS:
+            raise ValueError(f"priors must be one of {list(PRIOR_SETS)}, None or a mapping, got {priors!r}")
         for name, (lo, hi) in {
             "lengthscale_bounds": lengthscale_bounds,
             "signal_variance_bounds": signal_variance_bounds,
@@ -181,9 +204,7 @@ class GaussianProcess:
         if self.priors is None:
             return {}
         if isinstance(self.priors, str):
-            if self.priors != "default":
-                raise ValueError(f"priors must be 'default', None or a mapping, got {self.priors!r}")
-            return default_priors(n_dims, self.input_scaling)
+            return PRIOR_SETS[self.priors](n_dims, self.input_scaling)
         return self.priors
 
     def _pack(self) -> np.ndarray:

@@ -101,6 +101,7 @@ def test_command_prints_table_and_json(tmp_path):
 
     csv = _write_synthetic_csv(tmp_path / "s.csv")
     args = ["--csv", str(csv), "--objective", "yield", "--runs", "1", "--quiet", "--max-evaluations", "20"]
+    args += ["--methods", "nanoos,gp_lcb"]
     out = CliRunner().invoke(command, args)
     assert out.exit_code == 0, out.output
     assert "GP-ARD Matern52 MLE + LCB(2)" in out.output and "random (analytic)" in out.output

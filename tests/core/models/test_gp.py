@@ -115,3 +115,29 @@ def test_std_bound_is_an_upper_bound_and_mean_is_exact():
     mean_b, std_ub = gp.predict_mean_and_std_bound(Xt)
     np.testing.assert_allclose(mean_b, mean, rtol=1e-12, atol=1e-12)
     assert np.all(std_ub >= std * (1 - 1e-9))
+
+
+@pytest.mark.parametrize("dims", [2, 8])
+def test_dimension_scaled_prior_sets_the_lengthscale_where_the_data_are_silent(dims):
+    """Replicate measurements at one point say nothing about the lengthscale (the kernel matrix does not depend on it),
+    so the MAP lengthscale is the prior's mode: BoTorch's 0.205 sqrt(d) of the unit range with 'dimension_scaled',
+    0.5 whatever d with the weak default."""
+    X = np.tile(np.random.default_rng(1).random((1, dims)), (4, 1))
+    y = np.array([1.0, 1.2, 0.9, 1.1])
+    scaled = GaussianProcess(input_scaling="none", priors="dimension_scaled").fit(X, y)
+    np.testing.assert_allclose(scaled.lengthscales, np.exp(np.sqrt(2) - 3) * np.sqrt(dims), rtol=0.02)
+    weak = GaussianProcess(input_scaling="none", priors="default").fit(X, y)
+    np.testing.assert_allclose(weak.lengthscales, 0.5, rtol=0.02)
+
+
+def test_dimension_scaled_prior_keeps_few_points_in_six_dimensions_from_becoming_needles():
+    """Eight points of a smooth 6-D function: without a prior the likelihood may shrink lengthscales to fit every
+    point; the dimension-scaled prior keeps the geometric-mean lengthscale within a factor 3 of its mode 0.5."""
+    rng = np.random.default_rng(3)
+    X = rng.random((8, 6))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(8)
+    gp = GaussianProcess(input_scaling="none", priors="dimension_scaled", n_restarts=3).fit(X, y)
+    mode = np.exp(np.sqrt(2) - 3) * np.sqrt(6)
+    assert mode / 3 < np.exp(np.mean(np.log(gp.lengthscales))) < 3 * mode
+    with pytest.raises(ValueError, match="dimension_scaled"):
+        GaussianProcess(priors="botorch")
