@@ -30,6 +30,12 @@ Measured choices (perov5 val.csv, deterministic 80/20 split, shared 2-core machi
 ~12 % MAE, so ensembles train without it; 60 -> 120 epochs of one member only 0.073 -> 0.071 eV/cell;
 three members in 540 s reach 0.067.
 
+Speed and reproducibility: the far tails of the Gaussian edge expansions underflowed to denormal floats, which
+made the CPU matrix products of the edge maps 5-10x slower (a training step of 64 perov5 cells took 0.20 CPU s,
+0.043 s once tails below 1e-6 are zero). A time budget can be counted in CPU seconds of the process
+(``TrainingSettings.clock = 'cpu'``, the default of ``benchmark gnn``): on a shared machine a wall-time budget
+trained 1-14 epochs per member instead of ~150 and the test MAE went from ~0.07 to 0.14-0.29 eV/cell.
+
 Layout: :mod:`~aiida_nanoos.models.cgcnn_network` (architecture, convolutions, one member, batched graphs),
 :mod:`~aiida_nanoos.models.ensemble` (the trained model, its uncertainty and :class:`Posterior`, persistence) and
 :mod:`~aiida_nanoos.models.cgcnn_training` (baseline, members, calibration). This module gathers their public names.
