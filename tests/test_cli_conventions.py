@@ -15,7 +15,7 @@ from aiida import orm
 from click.testing import CliRunner
 
 from aiida_nanoos.cli import cli
-from aiida_nanoos.cli.progress import ProgressLine, Step
+from aiida_nanoos.cli.progress import ProgressLine, Step, iterations_left
 from tests.campaign_fixtures import daemon, daemon_profile, wait_for  # noqa: F401 (fixtures)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -99,6 +99,13 @@ def test_verbosity_info_shows_the_reports_of_a_foreground_run(aiida_profile, tmp
     # ... and the reports are in the database too, although that first command reconfigured the logging
     node = orm.load_node(int(re.search(r"CampaignWorkChain<(\d+)> finished", output).group(1)))
     assert any("campaign: random" in log.message for log in orm.Log.collection.get_logs_for(node))
+
+
+def test_time_left_counts_the_iterations_to_the_first_limit_reached():
+    assert iterations_left(2, 10, {"budget_used": 6}, budget=15) == 3  # 3 evaluations per iteration, 9 left
+    assert iterations_left(2, 4, {"budget_used": 6}, budget=15) == 2  # max_iterations first
+    assert iterations_left(2, 10, {"budget_used": 6}, budget=None) == 8
+    assert iterations_left(3, 10, {"budget_used": 16}, budget=15) == 0  # the budget is spent
 
 
 def test_progress_redraws_one_line_on_a_terminal_and_prints_every_iteration_elsewhere(capsys):

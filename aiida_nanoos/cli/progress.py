@@ -10,6 +10,7 @@ the database: ``verdi process report PK``).
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -56,6 +57,16 @@ def number(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- campaigns
+def iterations_left(done: int, max_iterations: int, summary: dict, budget: int | None) -> int:
+    """Iterations until ``max_iterations`` or, at the evaluations per iteration so far, until the budget is spent,
+    whichever comes first (``campaign stats`` gives the full estimate, CPU hours included)."""
+    left = max(max_iterations - done, 0)
+    used = summary.get("budget_used") or 0
+    if budget and done and used:
+        left = min(left, math.ceil(max(budget - used, 0) / (used / done)))
+    return left
+
+
 class CampaignProgress:
     """``iteration 2/5  best bandgap 1.234  budget used 6 of 15  elapsed 0:00:40  left ~0:01:00`` of a campaign."""
 
@@ -98,7 +109,7 @@ class CampaignProgress:
             done = summary["iteration"]
             elapsed = now if count == len(summaries) else (node.ctime - self.node.ctime).total_seconds()
             # the estimate uses the pace of this run (a restarted campaign's earlier iterations took no time here)
-            remaining = 0 if summary.get("converged") else max(max_iterations - done, 0)
+            remaining = 0 if summary.get("converged") else iterations_left(done, max_iterations, summary, budget)
             left = elapsed / count * remaining
             used = f"budget used {summary['budget_used']}" + (f" of {budget}" if budget else "")
             text = (
