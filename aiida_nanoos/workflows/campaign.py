@@ -34,6 +34,12 @@ With a property model (``config.property_model``: algorithm ``active_learning`` 
 
 The model in use is recorded in the state, so ``restart_from`` continues with it; training needs
 ``model_training_code``.
+
+``config.warm_start`` (earlier campaigns by PK/UUID, or every finished one with the same objective property) is
+resolved and checked before anything runs (:mod:`.campaign_warm_start`); the earlier campaigns' ``state`` and
+``definition`` nodes are inputs of ``initialize_campaign``. Every evaluation's wall and CPU seconds are read from its
+calculation nodes (:mod:`.evaluators.cost`) and passed to ``record_iteration`` as ``costs``: they feed
+``config.cost_aware`` and ``config.budget_cpu_hours``.
 """
 
 from __future__ import annotations
