@@ -26,7 +26,7 @@ UNITS = {"energy": "eV/atom", "force": "eV/Å", "stress": "bar"}
 #: A small MACE for CPU training (overrides of the package defaults; ``--mace-setting`` overrides these).
 MACE_BENCHMARK = {
     "num_channels": 32,
-    "max_L": 1,
+    "max_L": 0,
     "correlation": 3,
     "num_interactions": 2,
     "r_max": 5.0,
