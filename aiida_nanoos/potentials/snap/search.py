@@ -91,7 +91,7 @@ class _FoldSystems:
 
     gram: np.ndarray  # (folds, kinds, n, n)
     rhs: np.ndarray  # (folds, kinds, n)
-    held_out: list[np.ndarray]  # row indices of each fold
+    held_out: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per fold: labelled rows' A, truth - reference, kind
 
 
 def _fold_systems(design: DesignMatrix, fold: np.ndarray, columns: np.ndarray) -> _FoldSystems:
@@ -109,7 +109,11 @@ def _fold_systems(design: DesignMatrix, fold: np.ndarray, columns: np.ndarray) -
                 weighted = a[rows] * c[rows, None]
                 gram[f, k] = weighted.T @ weighted
                 rhs[f, k] = weighted.T @ (b[rows] * c[rows])
-    return _FoldSystems(gram, rhs, [np.flatnonzero(row_fold == f) for f in range(n_folds)])
+    held_out = []
+    for f in range(n_folds):
+        rows = np.flatnonzero((row_fold == f) & design.labelled)
+        held_out.append((a[rows], design.truth[rows] - design.reference[rows], design.kind[rows]))
+    return _FoldSystems(gram, rhs, held_out)
 
 
 def solve_scaled_ridge(gram: np.ndarray, rhs: np.ndarray, alpha: float, unpenalized: Sequence[int]) -> np.ndarray:
@@ -171,21 +175,17 @@ def score(errors: dict[str, float]) -> float:
     return float(sum(terms)) if terms else math.inf
 
 
-def _cv_errors(
-    design: DesignMatrix, systems: _FoldSystems, columns: np.ndarray, constants: list[int], weights: np.ndarray, alpha
-) -> dict[str, float]:
+def _cv_errors(systems: _FoldSystems, constants: list[int], weights: np.ndarray, alpha: float) -> dict[str, float]:
     """Held-out errors pooled over folds: each fold predicted by the fit to the others."""
     weighted_gram = np.tensordot(systems.gram, weights**2, axes=([1], [0]))  # (folds, n, n)
     weighted_rhs = np.einsum("fkn,k->fn", systems.rhs, weights**2)
     total_gram, total_rhs = weighted_gram.sum(axis=0), weighted_rhs.sum(axis=0)
     residuals: dict[int, list[np.ndarray]] = {kind: [] for kind in _KINDS}
-    for f, rows in enumerate(systems.held_out):
+    for f, (a, target, kind_of_row) in enumerate(systems.held_out):
         beta = solve_scaled_ridge(total_gram - weighted_gram[f], total_rhs - weighted_rhs[f], alpha, constants)
-        rows = rows[design.labelled[rows]]
-        predicted = design.A[np.ix_(rows, columns)] @ beta + design.reference[rows]
-        residual = predicted - design.truth[rows]
+        residual = a @ beta - target
         for kind in _KINDS:
-            residuals[kind].append(residual[design.kind[rows] == kind])
+            residuals[kind].append(residual[kind_of_row == kind])
     out: dict[str, float] = {}
     for kind, parts in residuals.items():
         values = np.concatenate(parts)
@@ -236,7 +236,7 @@ def cross_validate(
         for energy_weight in grid.energy_weight:
             weights = np.array([energy_weight, 1.0, grid.stress_weight])
             for alpha in grid.ridge_alpha:
-                errors = _cv_errors(design, systems, columns, kept_constants, weights, alpha)
+                errors = _cv_errors(systems, kept_constants, weights, alpha)
                 row = {
                     "twojmax": int(twojmax),
                     "rcutfac": float(rcutfac),
