@@ -82,6 +82,7 @@ def command(
     Liang et al. GP + LCB, BoTorch LogEI, BayBE and random sampling; with --pools/--suite, the ratio table."""
     from threadpoolctl import threadpool_limits
 
+    from aiida_nanoos.benchmarks.pool_baselines import METHODS
     from aiida_nanoos.benchmarks.pool_protocol import format_table, load_pool, run_benchmark
 
     chosen = _available(tuple(m.strip() for m in methods.split(",") if m.strip()))
@@ -111,6 +112,7 @@ def command(
             refit_growth=refit_growth,
             max_evaluations=max_evaluations,
             progress=progress,
+            factories=METHODS,
         )
     result["csv"] = csv_path
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from aiida_nanoos.benchmarks.pool_baselines import METHODS
 from aiida_nanoos.benchmarks.pool_protocol import PoolDataset, load_pool, run_benchmark
 from aiida_nanoos.benchmarks.synthetic import FUNCTIONS, landscape, sample_pool
 
@@ -187,6 +188,7 @@ def run_suite(
             refit_growth=refit_growth,
             progress=progress,
             targets=(target,),
+            factories=METHODS,
         )
     summary = ratio_table(results, target)
     return {"pools": results, "summary": summary, "runs": runs, "seed": seed, "pool_seed": pool_seed}

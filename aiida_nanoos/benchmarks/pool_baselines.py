@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from aiida_nanoos.benchmarks.pool_protocol import Strategy, unit_scale
+from aiida_nanoos.benchmarks.pool_protocol import STRATEGIES, Strategy, unit_scale
 
 
 def _installed_version(package: str) -> str:
@@ -80,7 +80,7 @@ def botorch_logei_strategy(X_pool: np.ndarray, maximize: bool, seed: int = 0) ->
             values = torch.cat([acq(chunk[:, None, :]) for chunk in torch.split(cand, 2048)])
         return values.numpy().astype(float)
 
-    return Strategy("BoTorch SingleTaskGP + LogEI", score, "BoTorch defaults")
+    return Strategy("BoTorch SingleTaskGP + LogEI", score, "BoTorch defaults", baseline_configuration("botorch_logei"))
 
 
 def baybe_strategy(X_pool: np.ndarray, maximize: bool, seed: int = 0) -> Strategy:
@@ -115,7 +115,9 @@ def baybe_strategy(X_pool: np.ndarray, maximize: bool, seed: int = 0) -> Strateg
         scores[int(np.argmin(distance))] = 1.0
         return scores
 
-    return Strategy("BayBE Campaign defaults (GP + qLogEI)", score, "BayBE defaults")
+    return Strategy("BayBE Campaign defaults (GP + qLogEI)", score, "BayBE defaults", baseline_configuration("baybe"))
 
 
 BASELINES: dict[str, Callable[..., Strategy]] = {"botorch_logei": botorch_logei_strategy, "baybe": baybe_strategy}
+#: Every method ``bo-pool`` knows: ours and Liang et al.'s GP + LCB (:mod:`.pool_protocol`), and the baselines.
+METHODS: dict[str, Callable[..., Strategy]] = {**STRATEGIES, **BASELINES}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,8 @@ class Strategy:
     name: str
     score: Callable[[np.ndarray, np.ndarray, np.ndarray, bool], np.ndarray]
     description: str = ""
+    #: What an established method runs (package versions, model, acquisition), printed with its results.
+    configuration: dict[str, str] = field(default_factory=dict)
 
 
 def unit_scale(X_pool: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -284,17 +286,6 @@ def run_summary(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def strategy_factory(key: str) -> Callable[..., Strategy]:
-    """Our recipe, the Liang et al. GP + LCB, or an established baseline (:mod:`.pool_baselines`, ``bench`` extra)."""
-    if key in STRATEGIES:
-        return STRATEGIES[key]
-    from aiida_nanoos.benchmarks.pool_baselines import BASELINES
-
-    if key not in BASELINES:
-        raise ValueError(f"unknown method {key!r}; known: {[*STRATEGIES, *BASELINES]}")
-    return BASELINES[key]
-
-
 def run_benchmark(
     pool: PoolDataset,
     *,
@@ -306,12 +297,15 @@ def run_benchmark(
     progress: Callable[[str], None] | None = None,
     targets: Sequence[str] = ("50%", "100%"),
     settings: BOSettings | Mapping[str, Any] | None = None,
+    factories: Mapping[str, Callable[..., Strategy]] | None = None,
 ) -> dict[str, Any]:
     """Run every strategy ``runs`` times (same initial points per run index) and summarise Liang's figures.
 
     ``targets``: fractions of the top set whose evaluations-to-find are reported; a run stops once the largest is
     reached (``("50%",)`` for a quick comparison). Enhancement factors are reported only for runs that go to 100%.
     ``settings``: :class:`~aiida_nanoos.design.bo.BOSettings` of ``nanoos`` (default: the campaign defaults).
+    ``factories``: where method names are looked up (default :data:`STRATEGIES`; the established baselines are in
+    :data:`aiida_nanoos.benchmarks.pool_baselines.METHODS`).
     """
     import time
 
@@ -333,16 +327,19 @@ def run_benchmark(
         "methods": {},
     }
     for key in strategies:
-        make = strategy_factory(key)
+        known = STRATEGIES if factories is None else factories
+        if key not in known:
+            raise ValueError(f"unknown method {key!r}; known: {list(known)}")
+        make = known[key]
         ef = {name: [] for name in at}
         evals = {name: [] for name in needed}
         af = {name: [] for name in needed}
         t0, picks = time.perf_counter(), 0
-        label = ""
+        label, configuration = "", {}
         for r in range(runs):
             extra = {"settings": settings} if key == "nanoos" and settings is not None else {}
             strategy = make(pool.X, pool.maximize, seed=seed + r, **extra)
-            label = strategy.name
+            label, configuration = strategy.name, strategy.configuration
             order = run_pool_campaign(
                 pool,
                 strategy,
@@ -371,10 +368,8 @@ def run_benchmark(
             "seconds": seconds,
             "seconds_per_pick": seconds / max(picks, 1),
         }
-        if key not in STRATEGIES:
-            from aiida_nanoos.benchmarks.pool_baselines import baseline_configuration
-
-            result["methods"][key]["configuration"] = baseline_configuration(key)
+        if configuration:
+            result["methods"][key]["configuration"] = configuration
     one = {"median": 1.0, "mean": 1.0, "p5": 1.0, "p95": 1.0}
     rand = {"label": "random (analytic)", "ef": {name: dict(one) for name in at}, "af": {n: dict(one) for n in needed}}
     rand["evaluations_to_top"] = {}

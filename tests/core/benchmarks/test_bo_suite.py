@@ -102,5 +102,8 @@ def test_suite_command_prints_the_ratio_table(tmp_path):
         assert row["ratio"]["nanoos"] == pytest.approx(row["mean"]["nanoos"] / best)
         runs = data["pools"][spec]["methods"]["nanoos"]["evaluations_to_top"]["50%"]["runs"]
         assert len(runs) == 2 and all(2 <= r <= 60 for r in runs)
+        if "botorch_logei" in methods:  # the established method's configuration is reported with its figures
+            configuration = data["pools"][spec]["methods"]["botorch_logei"]["configuration"]
+            assert "LogExpectedImprovement" in configuration["acquisition"] and "botorch 0." in configuration["package"]
     bad = CliRunner().invoke(command, ["--pools", "sphere:100", "--quiet"])
     assert bad.exit_code != 0 and "unknown function" in bad.output
