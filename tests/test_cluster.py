@@ -191,3 +191,43 @@ def test_campaign_iteration_evaluates_candidates_as_slurm_jobs(slurm, nanoos_res
     assert len(calcs) == 2
     for calc in calcs:
         scheduler_record(calc, slurm["info"])
+
+
+def _submit_twice(computer, scheduler_type: str, workdir: str, script: str) -> tuple[str, str]:
+    """Submit ``script`` twice in ``workdir`` on the cluster through a scheduler plugin, as a replayed submit task of
+    a CalcJob does after its daemon worker died between ``sbatch`` and saving the job id."""
+    from aiida.plugins import SchedulerFactory
+
+    with computer.get_transport() as transport:
+        transport.makedirs(workdir)
+        transport.exec_command_wait(f"cat > job.sh <<'EOF'\n{script}EOF\n", workdir=workdir)
+        scheduler = SchedulerFactory(scheduler_type)()
+        scheduler.set_transport(transport)
+        return scheduler.submit_job(workdir, "job.sh"), scheduler.submit_job(workdir, "job.sh")
+
+
+def test_a_calculation_directory_is_submitted_to_slurm_once(slurm):
+    """``nanoos.slurm`` (the scheduler of the clusters ``aiida-nanoos setup`` makes) answers a repeated submission of a
+    working directory with the job already submitted; ``core.slurm`` submits a second job (the duplicate pw.x run
+    ``benchmark reliability`` found)."""
+    import uuid
+
+    from tests.campaign_fixtures import wait_for
+
+    info, computer = slurm["info"], slurm["computer"]
+    assert computer.scheduler_type == "nanoos.slurm"
+    script = f"#!/bin/bash\n#SBATCH --account={ACCOUNT}\n#SBATCH --partition={cluster.PARTITION}\n#SBATCH --time=1\n"
+    script += "echo ran >> ran.txt\n"
+    runs = {}
+    for scheduler_type in ("nanoos.slurm", "core.slurm"):
+        workdir = f"{info.work_dir}/submit-once-{uuid.uuid4().hex[:8]}"
+        jobs = _submit_twice(computer, scheduler_type, workdir, script)
+        wait_for(lambda jobs=jobs: set(jobs) <= set(cluster.completed_jobs(info.jobcomp_log)), 120, f"jobs {jobs}")
+        with computer.get_transport() as transport:
+            _, ran, _ = transport.exec_command_wait("cat ran.txt", workdir=workdir)
+        records = [r for r in cluster.completed_jobs(info.jobcomp_log).values() if r.get("WorkDir") == workdir]
+        runs[scheduler_type] = (jobs, len(records), ran.count("ran"))
+    (first, again), jobs_in_log, executions = runs["nanoos.slurm"]
+    assert first == again and jobs_in_log == executions == 1
+    (first, again), jobs_in_log, executions = runs["core.slurm"]
+    assert first != again and jobs_in_log == executions == 2

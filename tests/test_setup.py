@@ -161,7 +161,7 @@ def test_computer_templates_cover_slurm_pbspro_direct_with_the_four_codes():
         schedulers.add(config["computer"]["scheduler"])
         plugins = {code["default_calc_job_plugin"] for code in config["codes"].values()}
         assert plugins == {"quantumespresso.pw", "lammps.base", "nanoos.potential.train", "nanoos.model.train"}, path
-    assert schedulers == {"core.slurm", "core.pbspro", "core.direct"}
+    assert schedulers == {"nanoos.slurm", "core.pbspro", "core.direct"}
 
 
 def test_computer_template_sections_are_verdi_config_files():

@@ -288,7 +288,7 @@ def test_cluster_config(info, label: str = "slurm-test") -> dict:
             "hostname": info.hostname,
             "description": f"single-node SLURM test cluster as {info.username}, set up by aiida-nanoos",
             "transport": "core.ssh",
-            "scheduler": "core.slurm",
+            "scheduler": "nanoos.slurm",
             "shebang": "#!/bin/bash",
             "work_dir": info.work_dir,
             "mpirun_command": f"{venv / 'mpirun'} -np {{tot_num_mpiprocs}}",

@@ -1,0 +1,1 @@
+"""Scheduler plugins: aiida-core's, made safe against a daemon worker that dies while it submits a job."""
