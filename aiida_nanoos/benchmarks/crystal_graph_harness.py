@@ -91,8 +91,10 @@ def gnn_benchmark(
         validation_fraction=validation_fraction,
         architecture=architecture,
         graph_settings=graph_settings,
-        # the time budget, not an epoch count, ends training (cosine schedule over the budget)
-        training=training or TrainingSettings(time_budget=time_budget, epochs=100_000, patience=100_000, clock=clock),
+        # the time budget, not an epoch count, ends training (cosine schedule over the budget); the last weights are
+        # kept, so the validation errors sigma is recalibrated on were not made small by choosing an epoch on them
+        training=training
+        or TrainingSettings(time_budget=time_budget, epochs=100_000, patience=100_000, clock=clock, keep_best=False),
         seed=seed,
         graphs=train_graphs,
         calibrate=False,

@@ -40,6 +40,10 @@ class TrainingSettings:
     learning_rate: float = 2.0e-3
     weight_decay: float = 1.0e-4
     patience: int = 60  #: epochs without validation improvement before a member stops
+    #: keep each member's weights of its best validation epoch (True) or of its last epoch (False). A schedule that
+    #: decays to the end of a time budget ends near its best anyway, and the last weights leave the validation
+    #: errors unselected: sigma recalibrated on them is not fitted to errors made small by picking the best epoch
+    keep_best: bool = True
     loss: str = "l1"  #: 'l1' (the metric is an MAE) or 'mse'
     bootstrap: bool = False  #: resample each member's training set (with replacement)
     baseline_ridge: float = 1.0e-3  #: ridge penalty of the composition baseline (in target units squared)
@@ -272,12 +276,13 @@ def _train_member(
             break
         if time_budget is not None and clock() - started > time_budget:
             break
-    if best_state is not None:
+    if best_state is not None and training.keep_best:
         member.load_state_dict(best_state)
     member.eval()
     return {
         "epochs": epoch,
         "best_epoch": best_epoch,
         "best_validation_mae": best_mae,
+        "kept": "best" if training.keep_best else "last",
         "seconds": clock() - started,
     }
