@@ -120,7 +120,7 @@ def run_snap(
     from aiida_nanoos.potentials.snap import search as snap_search
 
     base = snap.SnapHyperparameters.for_elements(elements_of(train), quadraticflag=quadratic)
-    grid = snap_search.default_grid(train, quadratic)
+    grid = snap_search.default_grid(train)
     grid = snap_search.SearchGrid(
         twojmax=tuple(int(v) for v in grid_options["twojmax"] or grid.twojmax),
         rcutfac=grid_options["rcutfac"] or grid.rcutfac,
@@ -278,7 +278,7 @@ def format_report(results: dict) -> str:
     "--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Folds of the cross-validation."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold split.")
-@click.option("--twojmax", default=None, help="2J values to search, e.g. 4,6,8 (default 4,6,8 linear; 4,6 quadratic).")
+@click.option("--twojmax", default=None, help="2J values to search (default 4,6,8).")
 @click.option("--rcutfac", default=None, help="Cutoff scales (Å) to search (default 0.9/1.0/1.12 x the data's scale).")
 @click.option("--energy-weight", default=None, help="Energy row weights to search, force weight 1 (default 10..1000).")
 @click.option("--ridge-alpha", default=None, help="Ridge strengths (standardised columns) to search.")

@@ -111,7 +111,7 @@ def test_cutoff_grid_is_extended_past_the_edge_that_wins(frames, base):
 
 
 def test_default_grid_follows_the_data_scale(frames):
-    grid = search.default_grid(frames, quadratic=False)
+    grid = search.default_grid(frames)
     base = snap.default_rcutfac(frames)
-    assert grid.twojmax == (4, 6, 8) and search.default_grid(frames, quadratic=True).twojmax == (4, 6)
+    assert grid.twojmax == (4, 6, 8) and grid.size == 3 * 3 * 5 * 4
     assert grid.rcutfac == pytest.approx((0.9 * base, base, 1.12 * base), abs=1e-3)
