@@ -270,3 +270,22 @@ def test_extended_element_table_trains():
     )  # fmt: skip
     assert trained.members[0].element_features.shape == (95, 162)
     assert np.all(np.isfinite(trained.predict(structures[:4])))
+
+
+def test_keep_best_or_last_weights():
+    """The best-epoch weights are never worse on the validation split than the last ones they were chosen over."""
+    structures, targets = perovskite_set(80, seed=9)
+    tiny = Architecture(hidden=16, n_conv=1, head_hidden=16, dropout=0.0, aleatoric=False)
+    kept = {}
+    for keep_best in (True, False):
+        training = TrainingSettings(epochs=12, batch_size=16, learning_rate=1e-2, keep_best=keep_best)
+        kept[keep_best] = train_model(structures, targets, "t", n_members=2, architecture=tiny, training=training)
+    best, last = kept[True], kept[False]
+    assert [m["kept"] for m in best.info["members"]] == ["best", "best"]
+    assert [m["kept"] for m in last.info["members"]] == ["last", "last"]
+
+    def run(model) -> list[tuple]:
+        return [(m["epochs"], m["best_epoch"], m["best_validation_mae"]) for m in model.info["members"]]
+
+    assert run(best) == run(last)  # the same training, only the weights kept differ
+    assert best.validation_mae <= last.validation_mae + 1e-9
