@@ -29,6 +29,7 @@ import numpy as np
 from aiida_nanoos.common.checks import Bound
 from aiida_nanoos.common.jsonsafe import json_safe
 from aiida_nanoos.models.calibration import RECALIBRATION_METHODS, calibration_report
+from aiida_nanoos.models.graph import ELEMENT_TABLES
 
 METRICS_FILENAME = "metrics.json"
 UNCERTAINTY_METHODS = ("ensemble", "mc_dropout")
@@ -74,8 +75,9 @@ MODEL_BOUNDS = {
     "max_rows": Bound(int, 4),
 }
 #: The fields of ``architecture`` (:class:`~aiida_nanoos.models.cgcnn_network.Architecture`) and ``graph_settings``
-#: (:class:`~aiida_nanoos.models.graph.GraphSettings`) a config may override: their ranges, or ``bool``.
-ARCHITECTURE_BOUNDS: dict[str, Bound | type] = {
+#: (:class:`~aiida_nanoos.models.graph.GraphSettings`) a config may override: their ranges, ``bool``, or the tuple of
+#: allowed names.
+ARCHITECTURE_BOUNDS: dict[str, Bound | type | tuple[str, ...]] = {
     "hidden": Bound(int, 1),
     "n_conv": Bound(int, 1),
     "head_hidden": Bound(int, 1),
@@ -84,6 +86,7 @@ ARCHITECTURE_BOUNDS: dict[str, Bound | type] = {
     "learned_embedding": bool,
     "aleatoric": bool,
     "bond_ratio_bins": Bound(int, 0),
+    "element_table": ELEMENT_TABLES,
 }
 GRAPH_BOUNDS: dict[str, Bound | type] = {
     "cutoff": Bound(float, 0.0, low_open=True),
@@ -92,18 +95,19 @@ GRAPH_BOUNDS: dict[str, Bound | type] = {
 }
 
 
-def _check_overrides(overrides: Any, key: str, rules: dict[str, Bound | type]) -> None:
+def _check_overrides(overrides: Any, key: str, rules: dict[str, Bound | type | tuple[str, ...]]) -> None:
     """The values of ``config.architecture`` / ``config.graph_settings``, each named in the error."""
     unknown = sorted(set(overrides) - set(rules))
     if unknown:
         raise ValueError(f"config.{key}: unknown field(s) {unknown}; known: {sorted(rules)}")
     for name, value in overrides.items():
         rule = rules[name]
-        problem = (
-            rule.problem(value)
-            if isinstance(rule, Bound)
-            else (None if isinstance(value, bool) else f"must be true or false, got {value!r}")
-        )
+        if isinstance(rule, Bound):
+            problem = rule.problem(value)
+        elif isinstance(rule, tuple):
+            problem = None if value in rule else f"must be one of {list(rule)}, got {value!r}"
+        else:
+            problem = None if isinstance(value, bool) else f"must be true or false, got {value!r}"
         if problem:
             raise ValueError(f"config.{key}.{name} {problem}")
 

@@ -214,24 +214,34 @@ def _train_one(
     return target
 
 
+@contextlib.contextmanager
+def _torch_defaults_kept():
+    """Restore torch's default dtype and thread count on exit: mace-torch sets both process-wide (float64), which
+    would leave every later float32 network in the process (the crystal-graph models) with float64 weights."""
+    import torch
+
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(threads)
+
+
 def _run_mace(arguments: list[str]) -> None:
-    """mace-torch's ``run_train`` with its console output captured; the torch thread count and the root logger's
+    """mace-torch's ``run_train`` with its console output captured; torch's defaults and the root logger's
     handlers (which mace-torch adds on every run) are restored afterwards."""
     import logging
 
-    import torch
-
-    threads = torch.get_num_threads()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # mace-torch prints on import as well as while training
+        with _torch_defaults_kept(), contextlib.redirect_stdout(io.StringIO()):  # mace-torch prints on import too
             from mace.cli.run_train import run
             from mace.tools import build_default_arg_parser
 
             run(build_default_arg_parser().parse_args(arguments))
     finally:
-        torch.set_num_threads(threads)
         for handler in root.handlers[:]:
             if handler not in handlers:
                 root.removeHandler(handler)
@@ -257,7 +267,8 @@ def _seconds_per_epoch(log_dir: Path) -> float | None:
 
 
 def load_calculator(model_path: str | Path):
-    """An ASE calculator for a MACE model file (CPU, float64)."""
+    """An ASE calculator for a MACE model file (CPU, float64); it sets torch's default dtype to float64 for as long as
+    it computes, so callers scope it with :func:`_torch_defaults_kept` (as :func:`predict` and :func:`run_ase_md` do)."""
     _require_mace()
     with contextlib.redirect_stdout(io.StringIO()):
         from mace.calculators import MACECalculator
@@ -265,6 +276,7 @@ def load_calculator(model_path: str | Path):
         return MACECalculator(model_paths=str(model_path), device="cpu", default_dtype="float64")
 
 
+@_torch_defaults_kept()
 def predict(model_path: str | Path, frames: Sequence[Atoms], stress: bool = True) -> list:
     """Energies, forces and (periodic frames) stresses of ``frames`` as :class:`lammps_engine.Prediction`."""
 
@@ -291,6 +303,7 @@ def committee_forces(model_paths: Sequence[str | Path], frames: Sequence[Atoms])
     return [np.stack([member[i].forces for member in predictions]) for i in range(len(frames))]
 
 
+@_torch_defaults_kept()
 def run_ase_md(
     model_path: str | Path,
     atoms: Atoms,

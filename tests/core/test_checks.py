@@ -56,4 +56,26 @@ def test_the_network_settings_a_config_may_override_are_exactly_the_fields_of_th
     for bounds, cls in ((ARCHITECTURE_BOUNDS, Architecture), (GRAPH_BOUNDS, GraphSettings)):
         for name, rule in bounds.items():  # the defaults respect the bounds
             default = getattr(cls(), name)
-            assert (rule.problem(default) is None) if isinstance(rule, Bound) else isinstance(default, bool), name
+            if isinstance(rule, Bound):
+                assert rule.problem(default) is None, name
+            elif isinstance(rule, tuple):
+                assert default in rule, name
+            else:
+                assert isinstance(default, bool), name
+
+
+def test_an_unknown_element_table_is_refused_by_the_parser_and_the_schema_naming_it():
+    import jsonschema
+
+    from aiida_nanoos.models.training import parse_model_config
+    from aiida_nanoos.schema import json_schema
+
+    config = {"target": "band_gap", "architecture": {"element_table": "periodic"}}
+    with pytest.raises(ValueError, match=r"config\.architecture\.element_table must be one of \['basic', 'extended'\]"):
+        parse_model_config(config)
+    assert not jsonschema.Draft7Validator(json_schema("model_training")).is_valid(config)
+    extended = parse_model_config({"target": "band_gap", "architecture": {"element_table": "extended"}})
+    assert extended["architecture"]["element_table"] == "extended"
+    assert jsonschema.Draft7Validator(json_schema("model_training")).is_valid(
+        {"target": "band_gap", "architecture": {"element_table": "extended"}}
+    )

@@ -145,6 +145,8 @@ def test_too_few_frames_for_the_folds(files):
 
 @pytest.mark.skipif(not mace_available(), reason="mace-torch is not installed")
 def test_mace_trains_within_its_budget(files):
+    import torch
+
     results = _run(
         command, "--model", "mace", "--train", str(files["train"]), "--test", str(files["test"]),
         "--time-budget", "20", "--mace-setting", "num_channels=8", "--mace-setting", "max_L=0",
@@ -154,3 +156,5 @@ def test_mace_trains_within_its_budget(files):
     assert results["hyperparameters"]["num_channels"] == 8 and results["n_parameters"] > 0
     assert results["test_errors"]["force"]["count"] == 6 * 8 * 3
     assert 0 < results["test_errors"]["force"]["mae"] < 5.0
+    # mace-torch sets float64 process-wide; left so, every later crystal-graph network would get float64 weights
+    assert torch.get_default_dtype() == torch.float32
