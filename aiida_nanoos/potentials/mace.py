@@ -267,8 +267,9 @@ def _seconds_per_epoch(log_dir: Path) -> float | None:
 
 
 def load_calculator(model_path: str | Path):
-    """An ASE calculator for a MACE model file (CPU, float64); it sets torch's default dtype to float64 for as long as
-    it computes, so callers scope it with :func:`_torch_defaults_kept` (as :func:`predict` and :func:`run_ase_md` do)."""
+    """An ASE calculator for a MACE model file (CPU, float64). It sets torch's default dtype to float64 and needs it
+    while it computes, so callers scope it with :func:`_torch_defaults_kept`, as :func:`predict` and
+    :func:`run_ase_md` do."""
     _require_mace()
     with contextlib.redirect_stdout(io.StringIO()):
         from mace.calculators import MACECalculator
