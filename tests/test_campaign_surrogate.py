@@ -174,6 +174,48 @@ def test_ml_only_campaign_with_a_stored_model_runs_no_evaluator(aiida_profile, s
     assert "source" in best and best.count(" ml ±") == len(results["best_candidates"]["candidates"])
 
 
+def test_ml_then_dft_value_per_cost_sends_the_labels_worth_their_cost(aiida_profile, sige_model):
+    """The fidelity is chosen per candidate: each selection for DFT is a node whose settings carry every candidate's
+    predicted cost and the share of the batch's DFT cost to spend, and whose reasons name value and cost."""
+    config = {
+        "algorithm": "active_learning",
+        "evaluation_method": "ml_then_dft",
+        "batch_size": 4,
+        "max_iterations": 2,
+        "seed": 5,
+        "top_n": 2,
+        "property_model": {
+            "model": "sige_bandgap",
+            "pool_size": 8,
+            "dft_trigger": "value_per_cost",
+            "dft_fraction": 0.5,
+        },
+    }
+    results, node = run_get_node(campaign_builder(config))
+    assert node.is_finished_ok, node.exit_message
+    called = node.base.links.get_outgoing().all()
+    choices = sorted((link.node for link in called if link.link_label == "select_for_dft"), key=lambda n: n.ctime)
+    assert len(choices) == 2
+    records = {r["id"]: r for r in results["state"]["candidates"]}
+    for choice in choices:
+        settings = choice.inputs.settings
+        assert settings.creator.process_label == "suggest_candidates"
+        assert settings["strategy"] == "value_per_cost" and settings["cost_share"] == 0.5
+        batch = set(choice.inputs.prediction.get_array("labels").tolist())
+        assert set(settings["costs"]) == batch and all(c > 0 for c in settings["costs"].values())
+        selection = choice.outputs.result
+        chosen = selection["selected_labels"]
+        # every cell of this space costs about the same, so half the batch's DFT cost buys about half the batch
+        assert 1 <= len(chosen) <= 3 and all(records[c]["source"] == "dft" for c in chosen)
+        assert all(e["reason"].startswith("value_per_cost: ") for e in selection["selected"])
+        assert all(records[c]["source"] == "ml" for c in batch - set(chosen))
+    # the second selection knows the DFT labels of the first: its value is the gain over the second best of them
+    first_labels = [records[c]["properties"]["bandgap"] for c in choices[0].outputs.result["selected_labels"]]
+    reference = sorted(first_labels)[-2] if len(first_labels) > 1 else first_labels[0]
+    assert choices[1].inputs.settings["best_observed"] == pytest.approx(reference)
+    assert "best_observed" not in choices[0].inputs.settings
+
+
 @pytest.mark.parametrize(
     ("config", "code", "message"),
     [

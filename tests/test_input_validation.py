@@ -300,7 +300,7 @@ PROPERTY_MODEL_FIELDS = {
     "exploration_weight": bad_number(low=0.0, none=False),
     "uncertainty_threshold": bad_number(low=0.0, none=False),
     "dft_fraction": bad_number(0.0, 1.0, none=False),
-    "dft_trigger": bad_choice(("uncertainty", "fraction")),
+    "dft_trigger": bad_choice(("uncertainty", "fraction", "value_per_cost")),
     "min_labels": st.one_of(st.integers(-5, 3), wrong_types()),
     "pool_size": bad_positive_int(),
     "n_samples": st.one_of(st.integers(-5, 1), wrong_types()),

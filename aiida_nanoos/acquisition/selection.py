@@ -30,11 +30,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from aiida_nanoos.acquisition import analytic
+from aiida_nanoos.acquisition import analytic, fidelity
 from aiida_nanoos.acquisition.batch import diverse_batch, greedy_batch
 from aiida_nanoos.models.posterior import Posterior
 
-STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
+#: ``value_per_cost`` chooses which candidates a cheap model valued deserve the expensive simulation
+#: (:mod:`aiida_nanoos.acquisition.fidelity`); the others rank candidates by the model's posterior.
+STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty", "value_per_cost")
 DIRECTIONS = ("min", "max")
 
 
@@ -51,6 +53,9 @@ class ActiveLearningConfig:
     xi: float = 0.0  #: expected_improvement margin: improvements smaller than xi are not rewarded
     diversity_pool_factor: int = 3  #: diverse_uncertainty draws from the factor * budget most uncertain
     confidence_threshold: float | None = None  #: sigma above which a prediction counts as low confidence
+    cost_share: float | None = None  #: value_per_cost: share of the candidates' total predicted cost it may spend
+    cost_exponent: float = 1.0  #: value_per_cost: value / cost^exponent (cools to 0 as a CPU budget is spent)
+    target_range: tuple[float, float] | None = None  #: value_per_cost: a DFT label is worth P(value in range)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -63,6 +68,15 @@ class ActiveLearningConfig:
             raise ValueError("min_uncertainty must be non-negative")
         if self.diversity_pool_factor < 1:
             raise ValueError("diversity_pool_factor must be at least 1")
+        if self.strategy == "value_per_cost" and (self.cost_share is None or not 0 < self.cost_share <= 1):
+            raise ValueError(f"value_per_cost needs cost_share in (0, 1], got {self.cost_share!r}")
+        if not 0 <= self.cost_exponent <= 1:
+            raise ValueError(f"cost_exponent must lie in [0, 1], got {self.cost_exponent!r}")
+        if self.target_range is not None:
+            low, high = (float(v) for v in self.target_range)
+            if not low < high:
+                raise ValueError(f"target_range needs low < high, got {self.target_range!r}")
+            self.target_range = (low, high)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -217,12 +231,15 @@ def select_for_simulation(
     exclude: Sequence[int] = (),
     identifiers: Sequence[str] | None = None,
     budget: SimulationBudget | None = None,
+    costs: Sequence[float] | None = None,
 ) -> SelectionResult:
     """Pick up to ``config.budget`` candidates (fewer if the campaign budget or confident candidates limit it).
 
     ``exclude``: indices already labelled or running. ``embeddings`` (n, d) are required for
     ``diverse_uncertainty``; ``labelled_embeddings`` (m, d) lets it avoid regions already labelled.
-    ``budget`` is debited by the number selected.
+    ``costs`` (predicted cost of simulating each candidate) are required for ``value_per_cost``, where
+    ``best_observed`` is the reference a label must beat (the ``top_n``-th best so far). ``budget`` is debited by the
+    number selected.
     """
     config = config or ActiveLearningConfig()
     prediction, uncertainty = _check_inputs(prediction, uncertainty)
@@ -234,7 +251,8 @@ def select_for_simulation(
         if config.confidence_threshold is not None
         else (config.min_uncertainty if config.min_uncertainty > 0 else float(np.median(uncertainty)))
     )
-    scores = acquisition_scores(prediction, uncertainty, config, best_observed)
+    if config.strategy != "value_per_cost":  # which scores its own way below
+        scores = acquisition_scores(prediction, uncertainty, config, best_observed)
     eligible = uncertainty >= config.min_uncertainty
     excluded = np.asarray(list(exclude), np.int64)
     if excluded.size and (excluded.min() < 0 or excluded.max() >= n):
@@ -259,6 +277,10 @@ def select_for_simulation(
             labelled_embeddings=labelled_embeddings,
         )
         reasons = [_diverse_reason(uncertainty[i], d, pool_size) for i, d in zip(chosen, distances, strict=True)]
+    elif config.strategy == "value_per_cost":
+        chosen, scores, reasons = _value_per_cost(
+            prediction, uncertainty, config, best_observed, costs, eligible, n_select
+        )
     else:
         chosen = greedy_batch(scores, n_select, eligible)
         reasons = [
@@ -280,6 +302,47 @@ def select_for_simulation(
         identifiers=list(identifiers) if identifiers is not None else None,
         budget=budget.to_dict() if budget is not None else None,
     )
+
+
+def _value_per_cost(
+    prediction: np.ndarray,
+    uncertainty: np.ndarray,
+    config: ActiveLearningConfig,
+    reference: float | None,
+    costs: Sequence[float] | None,
+    eligible: np.ndarray,
+    n_select: int,
+) -> tuple[list[int], np.ndarray, list[str]]:
+    """The candidates whose simulation is worth most per predicted cost (:func:`fidelity.choose_dft_labels`)."""
+    if costs is None or len(costs) != len(prediction):
+        raise ValueError(f"value_per_cost needs the predicted cost of each of the {len(prediction)} candidates")
+    value = fidelity.value_of_dft_label(
+        prediction,
+        uncertainty,
+        maximize=config.direction == "max",
+        reference=reference,
+        target_range=config.target_range,
+    )
+    choice = fidelity.choose_dft_labels(
+        value,
+        np.asarray(costs, dtype=float),
+        cost_share=float(config.cost_share),
+        exponent=config.cost_exponent,
+        eligible=eligible,
+        max_count=n_select,
+    )
+    what = (
+        "P(in target range)"
+        if config.target_range is not None
+        else ("sigma (no reference yet)" if reference is None else f"EI over {reference:.4g}")
+    )
+    reasons = [
+        f"value_per_cost: {what} {value[i]:.4g} per predicted cost {choice.cost[i]:.4g}^{config.cost_exponent:.2g} "
+        f"= {choice.score[i]:.4g} (predicted {prediction[i]:.4g} +- {uncertainty[i]:.4g}; batch DFT share "
+        f"{choice.spent:.4g} of {choice.allowance:.4g} allowed)"
+        for i in choice.indices
+    ]
+    return choice.indices, choice.score, reasons
 
 
 def _check_inputs(prediction: Sequence[float], uncertainty: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

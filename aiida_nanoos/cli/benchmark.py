@@ -27,6 +27,7 @@ BENCHMARKS = {
     "reliability": "reliability",
     "transfer": "transfer",
     "cost-aware": "cost_aware",
+    "multi-fidelity": "multi_fidelity",
 }
 
 

@@ -26,8 +26,10 @@ IMPLEMENTED_EVALUATION_METHODS = EVALUATION_METHODS
 PROPERTY_MODEL_ALGORITHMS = ("active_learning",)
 PROPERTY_MODEL_EVALUATION_METHODS = ("ml_only", "ml_then_dft")
 #: Which candidates of an ml_then_dft batch go to DFT: those whose sigma exceeds ``uncertainty_threshold`` (at most
-#: ``dft_fraction`` of the batch if given), or the ``dft_fraction`` most uncertain ones.
-DFT_TRIGGERS = ("uncertainty", "fraction")
+#: ``dft_fraction`` of the batch if given), the ``dft_fraction`` most uncertain ones, or those whose DFT label is
+#: worth most per predicted CPU cost within ``dft_fraction`` of the batch's DFT cost
+#: (:mod:`aiida_nanoos.acquisition.fidelity`).
+DFT_TRIGGERS = ("uncertainty", "fraction", "value_per_cost")
 #: Acquisition strategies of the active-learning proposer (:mod:`.active_learning`).
 PROPERTY_MODEL_STRATEGIES = ("uncertainty", "greedy_uncertainty", "expected_improvement", "diverse_uncertainty")
 
@@ -170,8 +172,10 @@ class PropertyModelSettings:
     Active learning scores ``pool_size`` random candidates of the space per iteration and picks the batch with
     ``strategy`` (see :mod:`.active_learning`; ``exploration_weight`` weights sigma in ``greedy_uncertainty``).
     Hybrid evaluation sends to DFT the candidates whose sigma exceeds ``uncertainty_threshold`` (``dft_trigger:
-    uncertainty``, at most ``dft_fraction`` of the batch if given) or the ``dft_fraction`` most uncertain ones
-    (``dft_trigger: fraction``); the others keep the model's value.
+    uncertainty``, at most ``dft_fraction`` of the batch if given), the ``dft_fraction`` most uncertain ones
+    (``dft_trigger: fraction``), or, choosing the fidelity per candidate, those whose DFT label is expected to add
+    most to the campaign's top per predicted CPU cost, within ``dft_fraction`` of what DFT on the whole batch would
+    cost (``dft_trigger: value_per_cost``); the others keep the model's value.
     """
 
     model: str | None = None
@@ -426,6 +430,11 @@ class CampaignConfig:
                 raise ValueError("config.property_model.uncertainty_threshold: required by dft_trigger 'uncertainty'")
             if settings.dft_trigger == "fraction" and settings.dft_fraction is None:
                 raise ValueError("config.property_model.dft_fraction: required by dft_trigger 'fraction'")
+            if settings.dft_trigger == "value_per_cost" and not settings.dft_fraction:
+                raise ValueError(
+                    "config.property_model.dft_fraction: required by dft_trigger 'value_per_cost' (the share of the "
+                    "batch's DFT cost it may spend, above 0)"
+                )
         return settings
 
     def bo_settings(self, target_range: tuple[float, float] | None = None) -> Any:

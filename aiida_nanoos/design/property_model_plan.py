@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
+from ase import Atoms
 
 from aiida_nanoos.design.config import (
     PROPERTY_MODEL_ALGORITHMS,
@@ -20,7 +23,7 @@ from aiida_nanoos.design.config import (
     PropertyModelSettings,
 )
 from aiida_nanoos.design.objectives import CampaignObjective
-from aiida_nanoos.design.records import CandidateRecord, n_simulated
+from aiida_nanoos.design.records import CandidateRecord, cpu_hours_used, n_simulated, paid_evaluations
 from aiida_nanoos.design.state import CampaignState
 
 
@@ -185,17 +188,75 @@ def budget_left(state: CampaignState, config: CampaignConfig) -> int | None:
     return max(0, config.budget - n_simulated(state.candidates))
 
 
-def ml_then_dft_settings(state: CampaignState, config: CampaignConfig, n: int) -> dict[str, Any]:
+def ml_then_dft_settings(
+    state: CampaignState,
+    config: CampaignConfig,
+    n: int,
+    *,
+    objective: CampaignObjective | None = None,
+    cells: Mapping[str, Atoms] | None = None,
+) -> dict[str, Any]:
     """Settings of ``select_for_simulation`` choosing which of an ``ml_then_dft`` batch of ``n`` go to DFT (by total
-    sigma, the honest error bar of the value a candidate would otherwise keep), within the DFT budget."""
+    sigma, the honest error bar of the value a candidate would otherwise keep), within the DFT budget.
+
+    ``dft_trigger: value_per_cost`` needs the ``objective`` and the ``cells`` of the batch (candidate id -> atoms):
+    see :func:`_value_per_cost_settings`."""
     settings = config.property_model_settings()
-    cap = n if settings.dft_fraction is None else int(math.ceil(settings.dft_fraction * n - 1e-9))
-    out: dict[str, Any] = {"strategy": "uncertainty", "budget": int(cap), "uncertainty": "total"}
+    if settings.dft_trigger == "value_per_cost":
+        if objective is None or cells is None:
+            raise ValueError("dft_trigger value_per_cost: the objective and the batch's cells are needed")
+        out = _value_per_cost_settings(state, objective, config, n, cells)
+    else:
+        cap = n if settings.dft_fraction is None else int(math.ceil(settings.dft_fraction * n - 1e-9))
+        out = {"strategy": "uncertainty", "budget": int(cap), "uncertainty": "total"}
     if settings.dft_trigger == "uncertainty":
         out["min_uncertainty"] = settings.uncertainty_threshold
         out["confidence_threshold"] = settings.uncertainty_threshold
     if config.budget is not None:
         out["simulation_budget"] = {"total": config.budget, "used": config.budget - budget_left(state, config)}
+    return out
+
+
+def _value_per_cost_settings(
+    state: CampaignState,
+    objective: CampaignObjective,
+    config: CampaignConfig,
+    n: int,
+    cells: Mapping[str, Atoms],
+) -> dict[str, Any]:
+    """The fidelity choice of :mod:`aiida_nanoos.acquisition.fidelity`: a DFT label is worth its expected gain over
+    the ``top_n``-th best DFT label of the model's target (the probability of the target window for a window), per
+    predicted CPU cost (the cost model fitted to the evaluations paid so far, else the DFT prior) raised to an exponent
+    cooling from 1 to 0 as ``budget_cpu_hours`` is spent; the batch may spend ``dft_fraction`` of its DFT cost."""
+    from aiida_nanoos.acquisition.fidelity import reference_value
+    from aiida_nanoos.design.cost import cooling_exponent, cost_features, predicted_costs
+
+    settings = config.property_model_settings()
+    primary = objective.primary
+    ids = sorted(cells)
+    features = np.asarray([cost_features(len(cells[i]), cells[i].cell.array) for i in ids], dtype=float)
+    cost, _ = predicted_costs(*paid_evaluations(state.candidates), features)
+    exponent = 1.0
+    if config.budget_cpu_hours:
+        exponent = cooling_exponent(cpu_hours_used(state.candidates), config.budget_cpu_hours)
+    out: dict[str, Any] = {
+        "strategy": "value_per_cost",
+        "budget": int(n),
+        "uncertainty": "total",
+        "direction": "max" if primary.maximize else "min",
+        "cost_share": float(settings.dft_fraction),
+        "cost_exponent": float(exponent),
+        "costs": {i: float(c) for i, c in zip(ids, cost, strict=True)},
+    }
+    if primary.target_range is not None:
+        out["target_range"] = [float(v) for v in primary.target_range]
+    else:
+        labels = [
+            v["value"] for v in training_labels(state.candidates, property_model_target(objective, settings)).values()
+        ]
+        reference = reference_value(labels, config.top_n, maximize=primary.maximize)
+        if reference is not None:
+            out["best_observed"] = reference
     return out
 
 

@@ -130,6 +130,14 @@ def cpu_hours_used(records: Sequence[CandidateRecord]) -> float:
     return sum(float((r.cost or {}).get("cpu_seconds") or 0.0) for r in records) / 3600.0
 
 
+def paid_evaluations(records: Sequence[CandidateRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """Cost features (atoms, k-points) and CPU seconds of the evaluations that reported a cost: what a cost model
+    (:func:`aiida_nanoos.design.cost.predicted_costs`) is fitted to."""
+    paid = [r.cost for r in records if r.cost and "n_atoms" in r.cost and r.cost.get("cpu_seconds")]
+    features = np.asarray([[c["n_atoms"], c["n_kpoints"]] for c in paid], dtype=float).reshape(len(paid), 2)
+    return features, np.asarray([c["cpu_seconds"] for c in paid], dtype=float)
+
+
 def scores(records: Sequence[CandidateRecord], objective: CampaignObjective) -> np.ndarray:
     """(n, m) objective values oriented so that larger is better."""
     sign = np.array([1.0 if o.maximize else -1.0 for o in objective.objectives])

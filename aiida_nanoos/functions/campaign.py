@@ -217,7 +217,9 @@ def suggest_candidates(
     outputs["proposals"] = orm.Dict(cp.json_safe({"candidates": table, "report": report}))
     outputs["state"] = CampaignStateData(cp.dump_state(current))
     if cfg.evaluation_method == "ml_then_dft" and model is not None and table:
-        outputs["dft_selection_settings"] = orm.Dict(cp.ml_then_dft_settings(current, cfg, len(table)))
+        cells = {record.id: atoms for record, atoms in proposal["candidates"]}
+        settings = cp.ml_then_dft_settings(current, cfg, len(table), objective=obj, cells=cells)
+        outputs["dft_selection_settings"] = orm.Dict(cp.json_safe(settings))
     return outputs
 
 

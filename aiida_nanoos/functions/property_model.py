@@ -31,7 +31,7 @@ PREDICT_DEFAULTS = {
     "store_embeddings": False,  # keep pooled graph embeddings (needed by diverse_uncertainty)
 }
 #: Settings of :func:`select_for_simulation` besides the ActiveLearningConfig fields.
-SELECT_EXTRA = ("best_observed", "exclude", "simulation_budget", "uncertainty")
+SELECT_EXTRA = ("best_observed", "exclude", "simulation_budget", "uncertainty", "costs")
 
 
 def predict_settings(settings: orm.Dict | dict | None) -> dict:
@@ -216,6 +216,14 @@ def select_settings(settings: orm.Dict | dict | None) -> tuple:
         raise ValueError("settings.uncertainty must be 'epistemic' (exploration, default) or 'total'")
     if extras["simulation_budget"] is not None:
         SimulationBudget.from_dict(extras["simulation_budget"])  # refuse a malformed budget now
+    costs = extras["costs"]
+    if costs is not None and (
+        not isinstance(costs, dict)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in costs.values())
+    ):
+        raise ValueError("settings.costs must map each candidate label to its predicted cost, a positive number")
+    if config.strategy == "value_per_cost" and costs is None:
+        raise ValueError("settings.costs: required by strategy value_per_cost (label -> predicted cost)")
     return config, extras
 
 
@@ -243,9 +251,10 @@ def select_for_simulation(prediction: orm.ArrayData, settings: orm.Dict | None =
     Settings: the :class:`ActiveLearningConfig` fields (``strategy``, ``budget``, ``min_uncertainty``,
     ``exploration_weight``, ``target_value``, ``direction``, ``xi``, ``diversity_pool_factor``,
     ``confidence_threshold``) plus ``best_observed``, ``exclude`` (labels already labelled or running),
-    ``simulation_budget`` (``{"total": N, "used": M}``: the campaign-wide cap, returned debited) and
-    ``uncertainty`` (``epistemic``, default, or ``total`` sigma). Returns the selection with
-    ``selected_labels``, a reason and confidence class per chosen candidate, and the budget state.
+    ``simulation_budget`` (``{"total": N, "used": M}``: the campaign-wide cap, returned debited),
+    ``uncertainty`` (``epistemic``, default, or ``total`` sigma) and ``costs`` (label -> predicted cost of simulating
+    it; required by ``value_per_cost``, with ``cost_share``, ``cost_exponent``, ``target_range``). Returns the
+    selection with ``selected_labels``, a reason and confidence class per chosen candidate, and the budget state.
     """
     from aiida_nanoos.acquisition.selection import SimulationBudget
     from aiida_nanoos.acquisition.selection import select_for_simulation as select
@@ -263,6 +272,12 @@ def select_for_simulation(prediction: orm.ArrayData, settings: orm.Dict | None =
     if unknown:
         raise ValueError(f"exclude names labels not in the prediction: {unknown[:5]}")
     budget = SimulationBudget.from_dict(extras["simulation_budget"]) if extras["simulation_budget"] else None
+    costs = None
+    if extras["costs"] is not None:
+        missing = sorted(set(labels) - set(extras["costs"]))
+        if missing:
+            raise ValueError(f"settings.costs has no predicted cost for {missing[:5]}")
+        costs = [float(extras["costs"][label]) for label in labels]
     result = select(
         prediction.get_array("prediction"),
         prediction.get_array(key),
@@ -272,6 +287,7 @@ def select_for_simulation(prediction: orm.ArrayData, settings: orm.Dict | None =
         exclude=[i for i, label in enumerate(labels) if label in exclude],
         identifiers=labels,
         budget=budget,
+        costs=costs,
     )
     summary = result.to_dict()
     summary["selected_labels"] = [labels[i] for i in result.indices]

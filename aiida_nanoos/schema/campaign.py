@@ -149,7 +149,8 @@ def property_model_schema() -> dict:
         "version": "Version of the stored model.",
         "exploration_weight": "Weight of sigma in greedy_uncertainty.",
         "uncertainty_threshold": "sigma above which a candidate goes to DFT (dft_trigger uncertainty).",
-        "dft_fraction": "Fraction of a batch sent to DFT (at most, or exactly with dft_trigger fraction).",
+        "dft_fraction": "Fraction of a batch sent to DFT (at most, or exactly with dft_trigger fraction; with "
+        "value_per_cost the share of the batch's predicted DFT cost).",
         "retrain_every": "Retrain every this many iterations.",
         "retrain_min_new_labels": "Retrain once this many new DFT labels arrived.",
         "min_labels": "DFT labels before the first model is trained.",
@@ -161,7 +162,9 @@ def property_model_schema() -> dict:
         "target": field({"type": "string", "minLength": 1}, "Property the model predicts (default: the objective's)."),
         "name": field({"type": "string", "minLength": 1}, "Name of the models the campaign trains."),
         "strategy": field(config.PROPERTY_MODEL_STRATEGIES, "How active learning picks a batch.", own["strategy"]),
-        "dft_trigger": field(config.DFT_TRIGGERS, "Which candidates go to DFT (ml_then_dft).", own["dft_trigger"]),
+        "dft_trigger": field(config.DFT_TRIGGERS, "Which candidates go to DFT (ml_then_dft): sigma above the "
+                             "threshold, the most uncertain, or the most valuable DFT labels per predicted CPU cost.",
+                             own["dft_trigger"]),
         "uncertainty_method": field(model_training.UNCERTAINTY_METHODS, "Uncertainty of the predictions "
                                     "(default: the model's method).", nullable=True),
     }  # fmt: skip

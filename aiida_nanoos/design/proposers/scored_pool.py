@@ -29,7 +29,7 @@ from aiida_nanoos.design.proposers.context import (
     training_data,
     unevaluated,
 )
-from aiida_nanoos.design.records import cpu_hours_used
+from aiida_nanoos.design.records import cpu_hours_used, paid_evaluations
 from aiida_nanoos.design.transfer import fit_transfer_model, related_tasks
 from aiida_nanoos.models.transfer_gp import TransferGaussianProcess
 
@@ -74,13 +74,6 @@ def _cell_features(ctx: ProposalContext, pool: list[dict[str, Any]]) -> np.ndarr
     return np.asarray([cost_features(len(atoms), atoms.cell.array) for atoms in cells], dtype=float)
 
 
-def _paid(ctx: ProposalContext) -> tuple[np.ndarray, np.ndarray]:
-    """Cost features and CPU seconds of the evaluations that reported a cost."""
-    paid = [r.cost for r in ctx.state.candidates if r.cost and "n_atoms" in r.cost and r.cost.get("cpu_seconds")]
-    features = np.asarray([[c["n_atoms"], c["n_kpoints"]] for c in paid], dtype=float).reshape(len(paid), 2)
-    return features, np.asarray([c["cpu_seconds"] for c in paid], dtype=float)
-
-
 def propose_scored_pool(ctx: ProposalContext) -> tuple[list[Proposal], dict[str, Any]]:
     """The batch of largest acquisition (per predicted cost when cost-aware) over a pool; see the module."""
     maximize, settings = single_target(ctx)
@@ -102,7 +95,7 @@ def propose_scored_pool(ctx: ProposalContext) -> tuple[list[Proposal], dict[str,
     if ctx.config.cost_aware:
         features = _cell_features(ctx, pool)
         if features is not None:
-            cost, report["cost_source"] = predicted_costs(*_paid(ctx), features)
+            cost, report["cost_source"] = predicted_costs(*paid_evaluations(ctx.state.candidates), features)
             if ctx.config.budget_cpu_hours:
                 exponent = cooling_exponent(cpu_hours_used(ctx.state.candidates), ctx.config.budget_cpu_hours)
             report["cost_exponent"] = exponent

@@ -395,6 +395,47 @@ def test_property_model_bookkeeping_training_schedule_and_dft_budget():
     assert plan["config"]["name"] == "m" and plan["config"]["epochs"] == 2 and plan["config"]["seed"] == 1
 
 
+def test_value_per_cost_trigger_prices_each_candidate_against_the_campaign_top():
+    """``dft_trigger: value_per_cost``: the settings of the DFT selection carry each candidate's predicted cost, the
+    share of the batch's DFT cost to spend, and the reference a label must beat (the top_n-th best DFT label)."""
+    from aiida_nanoos.design.cost import dft_cost_prior, kpoint_count
+
+    config = {
+        "algorithm": "active_learning",
+        "evaluation_method": "ml_then_dft",
+        "batch_size": 4,
+        "top_n": 2,
+        "property_model": {"min_labels": 4, "dft_trigger": "value_per_cost", "dft_fraction": 0.5, "training": {}},
+    }
+    space, obj, cfg = cp.validate_campaign(group_iv_space(), "maximize_bandgap", config)
+    state = cp.new_state(cfg)
+    proposal = proposers.propose(space, obj, cfg, state)
+    cells = {r.id: a for r, a in proposal["candidates"]}
+    settings = cp.ml_then_dft_settings(state, cfg, 4, objective=obj, cells=cells)
+    assert settings["strategy"] == "value_per_cost" and settings["cost_share"] == 0.5
+    assert settings["direction"] == "max" and settings["cost_exponent"] == 1.0
+    assert "best_observed" not in settings  # no DFT label yet: a label is worth its sigma
+    for cid, atoms in cells.items():  # no evaluation reported a cost yet: the DFT prior
+        prior = dft_cost_prior(len(atoms), kpoint_count(atoms.cell.array))
+        assert settings["costs"][cid] == pytest.approx(float(prior))
+    for record in state.pending:
+        record.uuid = record.id
+    props = {r.id: alloy_properties(a.get_chemical_symbols(), a.get_volume()) for r, a in proposal["candidates"]}
+    cp.record_results(state, space, obj, cfg, props, {})
+    gaps = sorted(p["bandgap"] for p in props.values())
+    settings = cp.ml_then_dft_settings(state, cfg, 4, objective=obj, cells=cells)
+    assert settings["best_observed"] == pytest.approx(gaps[-2])  # the second best: top_n is 2
+    window = {"objective": "target_range", "property": "bandgap", "range": [1.1, 1.5]}
+    _, obj, cfg = cp.validate_campaign(group_iv_space(), window, config)
+    settings = cp.ml_then_dft_settings(state, cfg, 4, objective=obj, cells=cells)
+    assert settings["target_range"] == [1.1, 1.5] and "best_observed" not in settings
+    with pytest.raises(ValueError, match="the objective and the batch's cells are needed"):
+        cp.ml_then_dft_settings(state, cfg, 4)
+    config["property_model"]["dft_fraction"] = None
+    with pytest.raises(ValueError, match=r"dft_fraction: required by dft_trigger 'value_per_cost'"):
+        cp.validate_campaign(group_iv_space(), "maximize_bandgap", config)
+
+
 def test_a_formula_dividing_by_zero_fails_that_candidate_only():
     """A custom objective that divides by zero (or overflows) on one candidate marks it failed; the others count."""
     objective = {"objective": "custom", "formula": "1 / (formation_energy - formation_energy) + bandgap"}
