@@ -464,11 +464,14 @@ def test_md_past_its_walltime_continues_from_its_restart_file(slurm_faults, si_s
     from aiida_nanoos.workflows.md_base import MdBaseWorkChain
 
     md = {"code": orm.load_code("lmp@localhost"), "potential": si_snap, "structure": si64()}
-    probe = md_parameters("nvt", temperature=600, steps=1000, seed=2, thermo_every=100, dump_every=1000)
+    # long enough (a few seconds) for LAMMPS' loop time to measure the speed of a long run, set-up amortised
+    probe = md_parameters("nvt", temperature=600, steps=4000, seed=2, thermo_every=400, dump_every=4000)
     _, calibration = run_get_node(MdBaseWorkChain, md={**md, "parameters": orm.Dict(probe)})
     assert calibration.is_finished_ok, calibration.exit_message
     speed = md_steps_per_second(calibration.called[0])
-    steps = int(speed * 120) // 100 * 100  # about two minutes of MD at this machine's current speed
+    # about two minutes of MD at this machine's current speed (the job under SLURM ran up to 1.5x faster than the
+    # probe here): SLURM stops the first job at 60 s; if the machine gets slower meanwhile, more continuations follow
+    steps = int(speed * 120) // 100 * 100
     print(f"LAMMPS SNAP Si64: {speed:.0f} steps/s here; the SLURM run asks for {steps} steps")
     parameters = md_parameters("nvt", temperature=600, steps=steps, seed=2, thermo_every=steps // 20, dump_every=steps)
     md.update(code=orm.load_code("lmp@slurm-test"), parameters=orm.Dict(parameters))

@@ -187,7 +187,7 @@ def extended_element_features(n_bins: int = 8) -> np.ndarray:
 
     columns = [
         (np.asarray(data.CATIONIC_RADIUS), 0.0, 2.0),
-        (np.asarray(data.ANIONIC_RADIUS), 0.0, 2.2),
+        (np.asarray(data.ANIONIC_RADIUS), 1.2, 2.1),  # anions are 1.19-2.07 Å; elements forming none (0) get no bin
         (np.asarray(data.MAX_OXIDATION_STATE), -1.0, 8.0),
         (np.asarray(data.MIN_OXIDATION_STATE), -4.0, 4.0),
         (np.asarray(data.ELECTRON_AFFINITY), -1.0, 3.7),
