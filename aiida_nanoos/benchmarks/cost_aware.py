@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -182,21 +183,43 @@ def format_table(report: dict[str, Any]) -> str:
     return head + "\n" + tabulate(rows, headers=["problem", *METHODS, "aware/blind"])
 
 
+def costed_pool_options(cell_size: str) -> Callable[[Callable], Callable]:
+    """The options of a benchmark on :class:`CostedPool` runs (problems, runs, pool, budget, seed, cell size, JSON),
+    declared once for ``cost-aware`` and ``multi-fidelity``."""
+    decorators = [
+        click.option("--problem", "problems", multiple=True, type=click.Choice(sorted(PROBLEMS)), help="Default: all."),
+        click.option("--runs", default=10, show_default=True, type=click.IntRange(1)),
+        click.option("--pool-size", default=400, show_default=True, type=click.IntRange(40)),
+        click.option(
+            "--budget-fraction",
+            default=0.1,
+            show_default=True,
+            type=click.FloatRange(0, 1, min_open=True),
+            help="The notional budget, a fraction of the pool's total cost, over which the cost exponent cools.",
+        ),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option(
+            "--cell-size",
+            type=click.Choice(["landscape", "extra"]),
+            default=cell_size,
+            show_default=True,
+            help="Cell size set by one of the landscape's inputs, or an input of its own with a small finite-size "
+            "effect.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON."),
+    ]
+
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
 @click.command("cost-aware")
-@click.option("--problem", "problems", multiple=True, type=click.Choice(sorted(PROBLEMS)), help="Default: all.")
 @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS), help="Default: all three.")
-@click.option("--runs", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--pool-size", default=400, show_default=True, type=click.IntRange(40))
-@click.option("--budget-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--cell-size",
-    type=click.Choice(["landscape", "extra"]),
-    default="landscape",
-    show_default=True,
-    help="Cell size set by one of the landscape's inputs, or an input of its own with a small finite-size effect.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@costed_pool_options(cell_size="landscape")
 def command(problems, methods, runs, pool_size, budget_fraction, seed, cell_size, as_json) -> None:
     """Cost-aware against cost-blind selection on pools whose candidates cost 1-50x each other."""
     problems, methods = list(problems) or list(PROBLEMS), list(methods) or list(METHODS)

@@ -30,7 +30,7 @@ import numpy as np
 
 from aiida_nanoos.acquisition.analytic import upper_confidence_bound
 from aiida_nanoos.acquisition.fidelity import choose_dft_labels, reference_value, value_of_dft_label
-from aiida_nanoos.benchmarks.cost_aware import PROBLEMS, CostedPool
+from aiida_nanoos.benchmarks.cost_aware import PROBLEMS, CostedPool, costed_pool_options
 from aiida_nanoos.benchmarks.pool_protocol import percentiles, refit_due
 from aiida_nanoos.design.bo import fit_gp_model
 from aiida_nanoos.design.cost import PRIOR_EXPONENTS, CostModel, cooling_exponent
@@ -176,10 +176,7 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 @click.command("multi-fidelity")
-@click.option("--problem", "problems", multiple=True, type=click.Choice(sorted(PROBLEMS)), help="Default: all.")
 @click.option("--trigger", "triggers", multiple=True, type=click.Choice(TRIGGERS), help="Default: all.")
-@click.option("--runs", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--pool-size", default=400, show_default=True, type=click.IntRange(40))
 @click.option("--batch", "batch_size", default=8, show_default=True, type=click.IntRange(1))
 @click.option(
     "--share",
@@ -188,10 +185,7 @@ def format_table(report: dict[str, Any]) -> str:
     type=click.FloatRange(0, 1, min_open=True),
     help="dft_fraction: the share of the batch (of its predicted DFT cost for value_per_cost) that goes to DFT.",
 )
-@click.option("--budget-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--cell-size", type=click.Choice(["landscape", "extra"]), default="extra", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@costed_pool_options(cell_size="extra")
 def command(problems, triggers, runs, pool_size, batch_size, share, budget_fraction, seed, cell_size, as_json):
     """Which of a batch the property model valued go to DFT: value per cost against sigma rules and all-DFT."""
     problems, triggers = list(problems) or list(PROBLEMS), list(triggers) or list(TRIGGERS)
