@@ -209,6 +209,26 @@ def test_md_runs_of_a_potential_and_their_thermodynamics(si_snap, si_md, si8_tra
         query.load_md(si_snap.creator.pk)
 
 
+def test_an_md_work_chain_is_plotted_from_the_runs_it_launched(si_snap):
+    """``md plot`` takes the PK a user sees in ``verdi process list`` for an MD of the pipeline: the restart chain
+    (``nanoos.md.base``), whose inputs are namespaced; its thermodynamics are those of the job it ran."""
+    from ase.build import bulk
+
+    from aiida_nanoos.workflows.md_base import MdBaseWorkChain
+
+    parameters = md_parameters("nvt", temperature=300, steps=50, thermo_every=10, seed=3)
+    structure = orm.StructureData(ase=bulk("Si", "diamond", a=5.43, cubic=True))
+    md = {"code": orm.load_code("lmp@localhost"), "potential": si_snap, "structure": structure}
+    _, chain = run_get_node(MdBaseWorkChain, md={**md, "parameters": orm.Dict(parameters)})
+    assert chain.is_finished_ok, chain.exit_message
+    (job,) = query.md_segments(chain)
+    from_chain, from_job = query.thermo_data(chain.pk), query.thermo_data(job.pk)
+    assert from_chain["title"].startswith(f"MdBaseWorkChain<{chain.pk}>") and from_chain["n_atoms"] == 8
+    for key in ("time_ps", "temperature", "potential_energy", "pressure"):
+        assert np.array_equal(from_chain[key], from_job[key])
+    assert from_chain["time_ps"][-1] == pytest.approx(0.05) and from_chain["target_temperature"] == 300
+
+
 # ---------------------------------------------------------------------------------------------- property model
 TINY_CONFIG = {
     "epochs": 3,

@@ -12,7 +12,7 @@ from aiida_nanoos.query.campaigns import (
     load_campaign_node,
     pareto_data,
 )
-from aiida_nanoos.query.md import load_md, thermo_data
+from aiida_nanoos.query.md import load_md, md_segments, thermo_data
 from aiida_nanoos.query.models import calibration_data, load_model
 from aiida_nanoos.query.potentials import (
     fit_of,
@@ -39,6 +39,7 @@ __all__ = [
     "load_model",
     "load_potential",
     "md_runs",
+    "md_segments",
     "pareto_data",
     "parity_data",
     "potentials_trained_from",
