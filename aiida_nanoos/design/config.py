@@ -307,9 +307,10 @@ class CampaignConfig:
     when the best value has not improved enough for that many iterations; ``target`` stops it once the best
     value reaches it; ``budget_cpu_hours`` stops it once the evaluations have used that many CPU hours (wall
     seconds x MPI processes x threads of every calculation). ``cost_aware`` makes Bayesian optimisation pick the
-    largest expected improvement per unit of predicted cost (:mod:`.cost`); ``warm_start`` seeds the surrogate with
-    earlier campaigns (:class:`WarmStartSettings`). ``candidate_pool`` > 0 makes BO and random search pick from that
-    many random points per iteration instead of optimising over the continuous space. ``bo``, ``genetic`` and
+    largest improvement (EI, or a UCB's margin over the best) per unit of predicted cost (:mod:`.cost`);
+    ``warm_start`` seeds the surrogate with earlier campaigns (:class:`WarmStartSettings`). ``candidate_pool`` > 0
+    makes BO and random search pick from that many random points per iteration instead of optimising over the
+    continuous space. ``bo``, ``genetic`` and
     ``external`` hold the settings of those algorithms (see :class:`~aiida_nanoos.design.bo.BOSettings`,
     :mod:`.search`, :mod:`.external_proposer`).
     """

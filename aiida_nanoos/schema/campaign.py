@@ -49,8 +49,9 @@ def campaign_config_schema() -> dict:
     properties["property_model"] = property_model_schema()
     properties["cost_aware"] = field(
         "boolean",
-        "Bayesian optimisation picks the largest expected improvement per unit of predicted CPU cost (cells' atoms and "
-        "k-points, then the costs the evaluations reported); UCB/LCB become EI.",
+        "Bayesian optimisation picks the largest improvement per unit of predicted CPU cost (cells' atoms and "
+        "k-points, then the costs the evaluations reported); for UCB/LCB the improvement is the bound's margin over "
+        "the best value so far.",
         False,
     )
     properties["warm_start"] = warm_start_schema()

@@ -96,6 +96,25 @@ def test_between_equal_improvements_the_cheaper_candidate_is_picked():
     assert improvement_per_cost(improvement, cost, 0.0, [1])[0] == 2  # all the CPU budget spent: cost ignored
 
 
+def test_with_costs_and_no_margin_anywhere_the_acquisition_alone_decides():
+    """A UCB below the best value everywhere (no candidate expected to improve): the bound ranks, not the cost."""
+    margins, cost = np.array([-0.3, -0.1, -0.2]), np.array([1.0, 50.0, 1.0])
+    assert improvement_per_cost(margins, cost, 1.0, [])[0] == 1
+    assert improvement_per_cost(margins, cost, 1.0, [1])[0] == 2
+    assert improvement_per_cost(np.array([-0.3, 0.2, 0.1]), cost, 1.0, [])[0] == 2  # 0.1 per 1 beats 0.2 per 50
+
+
+def test_cost_aware_with_the_default_acquisition_divides_the_bounds_margin_by_the_cost():
+    space, objective, cfg, state = _flat_state({"cost_aware": True})
+    hyper = proposers.fit_models(space, objective, cfg, state)
+    proposal = proposers.propose(space, objective, cfg, state, hyper)
+    kind = cfg.bo_settings().acquisition.upper()
+    assert kind in ("UCB", "LCB")
+    assert {r.generation_method for r, _ in proposal["candidates"]} == {f"bo:{kind}/cost"}
+    values = proposal["report"]["acquisition_values"]
+    assert all(v > 0 for v in values) and len(proposal["report"]["predicted_costs"]) == 2
+
+
 def _flat_state(config: dict):
     """Two evaluations with the same gap at strains symmetric about zero: the expected improvement is the same at
     both ends of the strain range, and only the cost (k-points) tells them apart."""
