@@ -35,7 +35,7 @@ from aiida_nanoos.benchmarks.pool_protocol import (
 )
 from aiida_nanoos.benchmarks.synthetic import landscape, sample_pool
 from aiida_nanoos.design.bo import BOSettings, fit_gp_model
-from aiida_nanoos.design.cost import PRIOR_EXPONENTS, CostModel, cooling_exponent, cost_aware_scores
+from aiida_nanoos.design.cost import PRIOR_EXPONENTS, CostModel, cooling_exponent, improvement_per_cost_scores
 
 PROBLEMS = {"branin": ("branin", None), "hartmann3": ("hartmann3", None), "levy4": ("levy", 4),
             "ackley3": ("ackley", 3), "hartmann6": ("hartmann6", None)}  # fmt: skip
@@ -67,6 +67,12 @@ class CostedPool:
         self.atoms = np.round(4.0 * 8.0 ** X[:, self.size_input])
         self.cost = (self.atoms / 8.0) ** TRUE_EXPONENT * np.exp(rng.normal(0.0, 0.15, pool_size))
         self._index = {row.tobytes(): i for i, row in enumerate(X)}
+
+    def predicted_cost(self, paid: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """What a campaign that does not know the cost law predicts for the pool ``rows``: a cost model on the cell
+        size starting from the DFT prior's exponent, fitted to the costs of the ``paid`` rows."""
+        model = CostModel(prior_exponents=[PRIOR_EXPONENTS["atoms"]]).fit(self.atoms[paid, None], self.cost[paid])
+        return model.predict(self.atoms[rows, None])
 
     def rows(self, X: np.ndarray) -> np.ndarray:
         return np.array([self._index[row.tobytes()] for row in np.atleast_2d(X)])
@@ -115,14 +121,9 @@ def aware_strategy(costed: CostedPool, seed: int, budget: float) -> Strategy:
 
     def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
         observed, candidates = costed.rows(X_obs), costed.rows(X_cand)
-        cost_model = CostModel(prior_exponents=[PRIOR_EXPONENTS["atoms"]])
-        cost_model.fit(costed.atoms[observed, None], costed.cost[observed])
         exponent = cooling_exponent(costed.cost[observed].sum(), budget, costed.cost[observed[:2]].sum())
-        predicted = cost_model.predict(costed.atoms[candidates, None])
-        margin = improvement(X_obs, y_obs, X_cand, refit)
-        if not np.any(margin > 0):
-            return margin
-        return cost_aware_scores(np.maximum(margin, 0.0), predicted, exponent)
+        predicted = costed.predicted_cost(observed, candidates)
+        return improvement_per_cost_scores(improvement(X_obs, y_obs, X_cand, refit), predicted, exponent)
 
     return Strategy("aware: max(UCB - best, 0) / predicted cost^a (a cools 1 -> 0 over the budget)", score)
 

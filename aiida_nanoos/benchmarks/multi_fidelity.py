@@ -33,7 +33,7 @@ from aiida_nanoos.acquisition.fidelity import choose_dft_labels, reference_value
 from aiida_nanoos.benchmarks.cost_aware import PROBLEMS, CostedPool, costed_pool_options
 from aiida_nanoos.benchmarks.pool_protocol import percentiles, refit_due
 from aiida_nanoos.design.bo import fit_gp_model
-from aiida_nanoos.design.cost import PRIOR_EXPONENTS, CostModel, cooling_exponent
+from aiida_nanoos.design.cost import cooling_exponent
 
 TRIGGERS = ("dft", "fraction", "uncertainty", "value_per_cost")
 N_INITIAL = 4
@@ -61,10 +61,8 @@ def _choose(
         return batch[uncertain[np.argsort(-sigma[uncertain], kind="stable")][:count]]
     y = costed.pool.y[labelled]
     value = value_of_dft_label(mean, sigma, maximize=False, reference=reference_value(y, TOP_N, maximize=False))
-    model = CostModel(prior_exponents=[PRIOR_EXPONENTS["atoms"]]).fit(
-        costed.atoms[labelled, None], costed.cost[labelled]
-    )
-    choice = choose_dft_labels(value, model.predict(costed.atoms[batch, None]), cost_share=share, exponent=exponent)
+    predicted = costed.predicted_cost(np.asarray(labelled), batch)
+    choice = choose_dft_labels(value, predicted, cost_share=share, exponent=exponent)
     return batch[choice.indices]
 
 

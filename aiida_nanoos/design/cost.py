@@ -81,6 +81,20 @@ def cost_aware_scores(improvement: np.ndarray, cost: np.ndarray, exponent: float
     return np.asarray(improvement, dtype=float) / cost**exponent
 
 
+def improvement_per_cost_scores(
+    improvement: np.ndarray, cost: np.ndarray, exponent: float, eligible: np.ndarray | None = None
+) -> np.ndarray:
+    """max(improvement, 0) / cost^exponent; the improvement itself (the acquisition alone decides) when no
+    ``eligible`` candidate is expected to improve at all, e.g. a UCB's margin over the best value negative
+    everywhere."""
+    improvement = np.asarray(improvement, dtype=float)
+    positive = np.maximum(improvement, 0.0)
+    mask = np.ones(len(improvement), dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
+    if not np.any(positive[mask] > 0):
+        return improvement.copy()
+    return np.asarray(cost_aware_scores(positive, cost, exponent), dtype=float)
+
+
 #: k-point spacing (1/Å, 2π included, as aiida-quantumespresso's ``kpoints_distance``) used to count the k-points of a
 #: candidate's cell for its predicted cost: only ratios between candidates matter, so one typical spacing serves.
 COST_KPOINTS_DISTANCE = 0.3

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from aiida_nanoos.design.bo import BOSettings, fit_gp_model
-from aiida_nanoos.design.cost import cooling_exponent, cost_aware_scores, cost_features, predicted_costs
+from aiida_nanoos.design.cost import cooling_exponent, cost_features, improvement_per_cost_scores, predicted_costs
 from aiida_nanoos.design.proposers.context import (
     Proposal,
     ProposalContext,
@@ -55,11 +55,9 @@ def improvement_per_cost(
     with costs, when no candidate is expected to improve at all, the acquisition alone decides."""
     scores = np.array(improvement, dtype=float)
     if cost is not None:
-        positive = np.maximum(scores, 0.0)
         left = np.ones(len(scores), dtype=bool)
         left[exclude] = False
-        if np.any(positive[left] > 0):
-            scores = np.array(cost_aware_scores(positive, cost, exponent), dtype=float)
+        scores = improvement_per_cost_scores(scores, cost, exponent, left)
     scores[exclude] = -np.inf
     pick = int(np.argmax(scores))
     return pick, float(scores[pick])
