@@ -293,7 +293,11 @@ def test_cluster_config(info, label: str = "slurm-test") -> dict:
             "work_dir": info.work_dir,
             "mpirun_command": f"{venv / 'mpirun'} -np {{tot_num_mpiprocs}}",
             "mpiprocs_per_machine": info.cpus,
-            "prepend_text": "export OMP_NUM_THREADS=1",
+            # Open MPI's session directory per job: two jobs of one user that start at the same instant on this
+            # node both create /tmp/ompi.<host>.<uid>, and one of them fails ("File exists", pw.x never starts)
+            "prepend_text": "export OMP_NUM_THREADS=1\n"
+            'export OMPI_MCA_orte_tmpdir_base="/tmp/nanoos-ompi-${SLURM_JOB_ID:-$$}"\n'
+            'mkdir -p "$OMPI_MCA_orte_tmpdir_base"',
         },
         "configure": {
             "username": info.username,
