@@ -78,17 +78,20 @@ def test_a_related_task_enters_the_multi_task_gp_as_a_task_of_its_own(earlier_ca
     warm, node = run_ok(campaign_builder(config, TARGET))
     (entry,) = warm["state"]["warm_start"]
     assert entry["relation"] == "related" and len(entry["ids"]) == 4
-    (fit,) = calls(node, "fit_gp")  # after the first (random) batch of this campaign
-    model = fit.outputs.result["models"][0]
+    # the first batch is already chosen by the multi-task GP, from the related campaign's evaluations alone
+    first, second = calls(node, "fit_gp")
+    model = first.outputs.result["models"][0]
     assert model["model"].startswith("multi-task GP (TransferGaussianProcess")
-    assert model["tasks"] == ["this campaign", f"campaign {related.pk}"] and model["task_sizes"] == [2, 4]
+    assert model["tasks"] == ["this campaign", f"campaign {related.pk}"] and model["task_sizes"] == [0, 4]
     assert model["n_tasks"] == 2 and len(model["theta"]) == 7 * 3 + 3 * 2  # shared + 2 own lengthscales, 3 per task
-    share, correlation = model["task_correlations"]
+    assert second.outputs.result["models"][0]["task_sizes"] == [2, 4]
+    share, correlation = second.outputs.result["models"][0]["task_correlations"]
     assert 0.0 <= share <= 1.0 and -1.0 <= correlation <= 1.0
-    suggest = calls(node, "suggest_candidates")[1]
-    assert suggest.outputs.proposals["report"]["model"] == "multi-task GP"
+    for suggest, fit in zip(calls(node, "suggest_candidates"), (first, second), strict=True):
+        assert suggest.outputs.proposals["report"]["model"] == "multi-task GP"
+        assert suggest.inputs.hyperparameters.uuid == fit.outputs.result.uuid
     records = warm["state"]["candidates"]
-    assert [r["generation_method"] for r in records] == ["random", "random", "bo:transfer:EI", "bo:transfer:EI"]
+    assert [r["generation_method"] for r in records] == ["bo:transfer:EI"] * 4
 
 
 def test_earlier_campaigns_that_cannot_seed_a_campaign_are_refused_naming_them(earlier_campaign):

@@ -221,7 +221,7 @@ def run_pool_campaign(
     last_refit = 0
     while len(order) < cap and found < needed and remaining.any():
         cand = np.flatnonzero(remaining)
-        obs = np.asarray(order)
+        obs = np.asarray(order, dtype=int)
         refit = refit_due(len(obs), last_refit, refit_growth)
         if refit:
             last_refit = len(obs)

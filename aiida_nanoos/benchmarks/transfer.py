@@ -4,11 +4,13 @@ Protocol. Each problem is a synthetic landscape (:mod:`.synthetic`) sampled into
 campaign, task 0) and an earlier campaign's evaluations at other random points of a *source* task, either related
 (the same landscape seen through another method: rescaled, offset, slightly shifted and with a smooth error of its
 own, as an ML model or another functional would see it) or unrelated (another landscape of the same dimension). Each
-seeded run starts from the same 2 random pool points for every method and counts the evaluations needed to find half
-of the pool's best 5 % (:mod:`.pool_protocol`). Methods: ``cold`` (the campaign's BO, no earlier data), ``warm``
-(:func:`aiida_nanoos.design.transfer.fit_transfer_model`: the earlier data as a task of their own) and ``pooled`` (the
-earlier values thrown in with the new ones as if they were the same task, the naive warm start). The figure is the
-ratio of medians warm / cold per problem; goals: <= 0.6 on related tasks and <= 1.1 on unrelated ones.
+seeded run counts the evaluations needed to find half of the pool's best 5 % (:mod:`.pool_protocol`), initial points
+included: a cold start begins with 2 random pool points (a GP needs two), the warm starts pick their first candidate
+with the model of the earlier data, as a warm-started campaign picks its first batch. Methods: ``cold`` (the
+campaign's BO, no earlier data), ``warm`` (:func:`aiida_nanoos.design.transfer.fit_transfer_model`: the earlier data
+as a task of their own) and ``pooled`` (the earlier values thrown in with the new ones as if they were the same
+task, the naive warm start). The figure is the ratio of medians warm / cold per problem; goals: <= 0.6 on related
+tasks and <= 1.1 on unrelated ones.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ PROBLEMS = {
 }
 RELATIONS = ("related", "unrelated")
 METHODS = ("cold", "warm", "pooled")
+#: Random pool points before the first model-based pick: a cold start needs two to fit a GP; a warm start has the
+#: earlier campaign's data, so its first pick is already the model's (as a warm-started campaign's first batch is).
+INITIAL_POINTS = {"cold": 2, "warm": 0, "pooled": 0}
 
 
 def related_task(function: Landscape, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
@@ -130,7 +135,11 @@ def run(
                     problem = make_problem(name, relation, run_seed, pool_size, n_earlier)
                     needed = math.ceil(problem.pool.n_top / 2)
                     order = run_pool_campaign(
-                        problem.pool, strategy_for(method, problem, run_seed), seed=run_seed, n_needed=needed
+                        problem.pool,
+                        strategy_for(method, problem, run_seed),
+                        seed=run_seed,
+                        n_initial=INITIAL_POINTS[method],
+                        n_needed=needed,
                     )
                     counts.append(len(order))
                 entry["evaluations"][method] = {"runs": counts, **percentiles(counts)}
@@ -147,7 +156,7 @@ def run(
             "earlier_evaluations": n_earlier,
             "runs": runs,
             "first_seed": seed,
-            "initial_points": 2,
+            "initial_points": dict(INITIAL_POINTS),
             "figure": "evaluations (initial points included) to find half of the pool's best 5 %",
             "goal": "warm/cold median ratio <= 0.6 on related tasks, <= 1.1 on unrelated ones",
             "acquisition": BOSettings().acquisition + f"(beta={BOSettings().beta:g}) on each method's own model",

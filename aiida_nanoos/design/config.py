@@ -270,7 +270,8 @@ class WarmStartSettings:
     (``campaigns``), or every finished campaign on the profile whose objective is a function of the same property
     (``same_objective: true``). Evaluations of the same task (same search space and evaluator inputs) are pooled
     with the new ones; those of a related task (another base structure, evaluator or functional) enter a multi-task
-    GP as a task of their own, so the model learns how far to trust them."""
+    GP as a task of their own, so the model learns how far to trust them. Either way the first batch is already
+    chosen by the model, not at random."""
 
     campaigns: tuple[int | str, ...] = ()
     same_objective: bool = False

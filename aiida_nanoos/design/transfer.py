@@ -2,9 +2,10 @@
 
 The earlier evaluations enter a :class:`~aiida_nanoos.models.transfer_gp.TransferGaussianProcess` as tasks of their
 own, so the model learns how much of the earlier landscape the new task shares instead of pooling the data blindly
-(which misleads the search when the tasks differ: another base structure, another functional, ML labels). Each task's
-objective is oriented and transformed on its own, with the rule the single-task campaign uses
-(:func:`~aiida_nanoos.design.bo.choose_output_transform`, Yeo-Johnson), and the acquisition is the campaign's
+(which misleads the search when the tasks differ: another base structure, another functional, ML labels). Every
+task's objective is oriented and transformed with one transform chosen on the earlier values by the rule the
+single-task campaign uses (:func:`~aiida_nanoos.design.bo.choose_output_transform`, Yeo-Johnson), and the acquisition
+is the campaign's
 (:class:`~aiida_nanoos.design.bo.BOSettings`), so a warm start differs from a cold one only by the earlier data.
 
 A campaign's ``config.warm_start`` reads the earlier campaigns' evaluations with :func:`earlier_evaluations` (this
@@ -14,17 +15,19 @@ campaign's space and objective; ``same`` or ``related`` task); the same task's a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import yeojohnson
 
 from aiida_nanoos.acquisition.analytic import posterior_scores
 from aiida_nanoos.design.bo import BOSettings, choose_output_transform, yeo_johnson
 from aiida_nanoos.design.objectives import CampaignObjective
 from aiida_nanoos.design.spaces import ParameterSpace
 from aiida_nanoos.design.state import CampaignState
+from aiida_nanoos.models.gp import GaussianProcess
 from aiida_nanoos.models.transfer_gp import TransferGaussianProcess
 
 
@@ -37,10 +40,42 @@ class EarlierTask:
     label: str = ""
 
 
-def _oriented(y: np.ndarray, sign: float) -> np.ndarray:
-    """The objective made larger-is-better and, from five distinct values on, Yeo-Johnson transformed."""
-    y = sign * np.asarray(y, dtype=float)
-    return yeo_johnson(y)[0] if choose_output_transform(y) == "power" else y
+#: Spreads further apart than this factor are not one property on one scale.
+SCALE_MISMATCH = 10.0
+
+
+def on_the_same_scale(
+    target_X: np.ndarray, target_values: np.ndarray, earlier_X: np.ndarray, earlier_values: np.ndarray
+) -> bool:
+    """Whether the new campaign's values can be read on the earlier tasks' scale: true until it has three values,
+    then while their spread agrees within :data:`SCALE_MISMATCH` with the spread a GP of the earlier values predicts
+    at the same points. Why at the same points: a campaign's evaluations cluster where the objective is good, where
+    the earlier landscape varies as little as the new one, so their spread is not the landscape's."""
+    if len(target_values) < 3:
+        return True
+    predicted = GaussianProcess(input_scaling="none").fit(earlier_X, earlier_values).predict(target_X, return_std=False)
+    reference = float(np.std(predicted)) or float(np.std(earlier_values)) or 1.0
+    ratio = float(np.std(target_values)) / reference
+    return 1.0 / SCALE_MISMATCH <= ratio <= SCALE_MISMATCH
+
+
+def _own_transform(values: np.ndarray) -> np.ndarray:
+    """The single-task campaign's transform of one task's (oriented) values."""
+    return yeo_johnson(values)[0] if choose_output_transform(values) == "power" else values
+
+
+def _common_transform(earlier_values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """One output transform for every task, chosen on the earlier tasks' (oriented) values with the single-task
+    campaign's rule: Yeo-Johnson from five distinct values on, the exponent fitted to the earlier values.
+
+    Why not one per task: the tasks measure the same property, and the new campaign's evaluations cluster where
+    the objective is good, so an exponent fitted to them warps the landscape differently from the earlier one and
+    the model sees two unrelated tasks where there is one."""
+    if choose_output_transform(earlier_values) != "power":
+        return lambda values: values
+    spread = float(earlier_values.std()) or 1.0
+    exponent = yeo_johnson(earlier_values)[1]
+    return lambda values: yeojohnson(values / spread, lmbda=exponent) if len(values) else values
 
 
 @dataclass
@@ -71,20 +106,34 @@ def fit_transfer_model(
     optimize: bool = True,
     seed: int = 0,
 ) -> TransferModel:
-    """Fit the multi-task model to the new campaign's evaluations (task 0) and the earlier ones (tasks 1, 2, ...).
+    """Fit the multi-task model to the new campaign's evaluations (task 0, possibly none yet) and the earlier ones
+    (tasks 1, 2, ...).
 
     Pass the previous step's ``model`` with ``optimize=False`` to re-condition on new data with the same
     hyper-parameters (the cheap refit between full optimisations)."""
     sign = 1.0 if maximize else -1.0
-    X_parts = [np.atleast_2d(np.asarray(X_unit, dtype=float))]
-    y_parts = [_oriented(y, sign)]
+    n_dims = np.atleast_2d(np.asarray(earlier[0].X_unit)).shape[1] if earlier else np.atleast_2d(X_unit).shape[1]
+    X_parts = [np.asarray(X_unit, dtype=float).reshape(-1, n_dims)]
+    y_parts = [sign * np.asarray(y, dtype=float).ravel()]
     for task in earlier:
         X_parts.append(np.atleast_2d(np.asarray(task.X_unit, dtype=float)))
-        y_parts.append(_oriented(task.y, sign))
+        y_parts.append(sign * np.asarray(task.y, dtype=float).ravel())
+    same_scale = bool(earlier) and on_the_same_scale(
+        X_parts[0], y_parts[0], np.vstack(X_parts[1:]), np.concatenate(y_parts[1:])
+    )
+    if same_scale:
+        transform = _common_transform(np.concatenate(y_parts[1:]))
+        y_parts = [transform(part) for part in y_parts]
+    else:  # another scale altogether: each task transformed and standardised on its own
+        y_parts = [_own_transform(part) for part in y_parts]
     tasks = np.concatenate([np.full(len(part), index) for index, part in enumerate(y_parts)])
     gp = model if model is not None else TransferGaussianProcess(seed=seed)
-    gp.fit(np.vstack(X_parts), np.concatenate(y_parts), tasks, optimize=optimize)
-    return TransferModel(gp=gp, best=float(y_parts[0].max()))
+    gp.fit(np.vstack(X_parts), np.concatenate(y_parts), tasks, optimize=optimize, same_scale=same_scale)
+    if len(y_parts[0]):
+        best = float(y_parts[0].max())
+    else:  # no evaluation of its own yet: the best the target is expected to reach where the earlier tasks looked
+        best = float(gp.posterior(np.vstack(X_parts[1:])).mean.max())
+    return TransferModel(gp=gp, best=best)
 
 
 # ---------------------------------------------------------------------------------------------- earlier campaigns

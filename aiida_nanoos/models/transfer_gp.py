@@ -4,20 +4,23 @@ Why a model of its own: pooling an earlier campaign's evaluations with the new o
 same (another base structure, another functional, ML instead of DFT), and throwing them away ignores what they
 teach. This model learns how much the tasks share, from the data, as BayBE's and BoTorch's task kernels do.
 
-The kernel is a linear model of coregionalisation with one shared and one private component per task::
+The kernel is a linear model of coregionalisation with one shared and one private component per task, and a constant
+offset of the target (task 0) from its own mean::
 
-    k((x, s), (x', t)) = a_s a_t k_shared(x, x') + [s = t] b_t^2 k_t(x, x') + [same point] noise_t
+    k((x, s), (x', t)) = a_s a_t k_shared(x, x') + [s = t] b_t^2 k_t(x, x') + [s = t = 0] c^2 + [same point] noise_t
 
-``a_t`` is how strongly task ``t`` follows the shared landscape, ``b_t^2`` the variance of what is its own. With a
-related earlier task the target's ``a`` is large and the shared lengthscales, learned mostly from the earlier data,
-shape its posterior from the first evaluations on; with an unrelated one ``a_target`` goes to zero and the model
-falls back to an ordinary GP on the target's own data with its own lengthscales (which a single shared kernel with
-a task-correlation matrix cannot do). The correlation between the target and task ``t`` is reported as
-:meth:`task_correlations`.
+``a_t`` is how strongly task ``t`` follows the shared landscape, ``b_t^2`` the variance of what is its own. The
+shared lengthscales are those of a single-task GP on the earlier tasks' data (:meth:`_shared_kernel`), so the shared
+component is the earlier landscape; with a related earlier task the target's ``a`` is large and that landscape
+shapes its posterior from the first pick on (with no evaluation of its own, the target follows it through the
+priors); with an unrelated one ``a_target`` goes to zero and the model falls back to an ordinary GP on the target's
+own data with its own lengthscales (which a single shared kernel with a task-correlation matrix cannot do). The
+correlation between the target and task ``t`` is reported as :meth:`task_correlations`.
 
 Conventions follow :class:`~aiida_nanoos.models.gp.GaussianProcess`: Matérn 5/2 with one lengthscale per input on
-inputs the caller scales (campaigns use the unit cube), each task's outputs standardised on their own, MAP with
-the same weak priors, multi-start L-BFGS-B with analytic gradients in log-parameter space. Task 0 is the target.
+inputs the caller scales (campaigns use the unit cube), each earlier task's outputs standardised on their own and the
+target's on the earlier tasks' scale (:meth:`_standardise`), MAP with the same weak priors, multi-start L-BFGS-B with
+analytic gradients in log-parameter space. Task 0 is the target.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import minimize
 
-from aiida_nanoos.models.gp import _SQRT5, LogNormalPrior, _sq_dist_scaled, default_priors
+from aiida_nanoos.models.gp import _SQRT5, GaussianProcess, LogNormalPrior, _sq_dist_scaled, default_priors
 from aiida_nanoos.models.posterior import Posterior
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -38,6 +41,15 @@ _LOG_VARIANCE = (np.log(1e-4), np.log(1e2))
 _LOG_NOISE = (np.log(1e-6), np.log(1.0))
 _LOADING = (-3.0, 3.0)
 _EARLIER_PRIVATE_VARIANCE = LogNormalPrior(mu=float(np.log(0.05)), sigma=1.5)
+#: Mean of the normal prior on every task's loading: a task the user calls related is expected to follow the shared
+#: landscape with the same sign (unit loading on standardised outputs), until its own data say otherwise.
+_LOADING_PRIOR_MEAN = 1.0
+#: A priori share of the target's own variance against the shared kernel's (see ``_target_private_prior``).
+_TARGET_PRIVATE_SHARE = 0.1
+#: Variance of the target's constant offset from its own mean (standardised units): centring on the mean of a few
+#: evaluations leaves the level of the landscape unknown, and a related task may differ by a constant (another
+#: functional shifts band gaps).
+_TARGET_OFFSET_VARIANCE = 1.0
 
 
 def _matern52(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,11 +119,20 @@ class TransferGaussianProcess:
         self.seed = int(seed)
         self.theta: np.ndarray | None = None
         self.layout: _Layout | None = None
+        #: The signal amplitude of the earlier tasks' own GP (see :meth:`_shared_kernel`), which scales the loadings'
+        #: prior and bounds; None while no earlier task has two points.
+        self.shared_amplitude: float | None = None
 
     # ------------------------------------------------------------------ data handling
-    def _standardise(self, y: np.ndarray, task: np.ndarray, n_tasks: int) -> np.ndarray:
-        """Each task centred on its own mean and divided by its own spread (the pooled spread of the centred data
-        while a task has fewer than three points, when its own would be noise)."""
+    def _standardise(self, y: np.ndarray, task: np.ndarray, n_tasks: int, same_scale: bool = True) -> np.ndarray:
+        """Each earlier task centred on its own mean and divided by its own spread; the target centred on its own
+        mean (its offset from that is the constant term of its kernel) and, with ``same_scale`` and earlier tasks,
+        divided by their spread, not its own.
+
+        Why not the target's own spread: a campaign's evaluations cluster where the objective is good, so their
+        spread is far smaller than the landscape's, and on that scale the earlier landscape looks flat to the target
+        (the fit then drops it). The earlier campaigns measured the same property (a warm start requires it), so
+        their spread is the landscape's scale; the target's loading and own variance absorb any difference."""
         self.y_mean = np.zeros(n_tasks)
         self.y_std = np.ones(n_tasks)
         centred = y.copy()
@@ -125,6 +146,9 @@ class TransferGaussianProcess:
             rows = task == t
             spread = float(y[rows].std()) if rows.sum() >= 3 else 0.0
             self.y_std[t] = spread if spread > 0 else pooled
+        earlier = task != 0
+        if same_scale and earlier.any():
+            self.y_std[0] = float(centred[earlier].std()) or pooled
         return centred / self.y_std[task]
 
     # ------------------------------------------------------------------ likelihood
@@ -155,6 +179,8 @@ class TransferGaussianProcess:
             k_t, G_t, _ = _matern52(At, At)
             K[np.ix_(rows, rows)] += p["private_variances"][t] * k_t
             private.append((rows, At, k_t, G_t))
+        target = task == 0
+        K[np.ix_(target, target)] += _TARGET_OFFSET_VARIANCE
         K[np.diag_indices_from(K)] += p["noises"][task]
         return K, A, k_shared, G_shared, P, loading, private
 
@@ -193,8 +219,9 @@ class TransferGaussianProcess:
 
     def _log_prior(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The weak priors of :func:`~aiida_nanoos.models.gp.default_priors` on lengthscales, the target's own
-        variance and the noises; a standard normal on the loadings. An earlier task's own variance is centred on
-        5 % of its spread: with one earlier task, what it shares and what it owns cannot be told apart from its own
+        variance and the noises; a normal centred on the shared amplitude, as wide, on the loadings (a related task
+        follows the shared landscape with the same sign). An earlier task's own variance is centred on 5 % of its
+        spread: with one earlier task, what it shares and what it owns cannot be told apart from its own
         data, and the shared part is the one that can help the target (the target's data still decide whether it
         does, through the target's loading)."""
         lay = self.layout
@@ -205,23 +232,32 @@ class TransferGaussianProcess:
         earlier_private = np.arange(lay.private_variances.start + 1, lay.private_variances.stop)
         for index, prior in (
             (lengthscales, priors["lengthscale"]),
-            (target_private, priors["signal_variance"]),
+            (target_private, self._target_private_prior()),
             (earlier_private, _EARLIER_PRIVATE_VARIANCE),
             (np.r_[lay.noises], priors["noise_variance"]),
         ):
             lp, g = prior.logpdf_and_grad(theta[index])
             total += lp
             grad[index] += g
-        loadings = theta[lay.loadings]
-        total += float(-0.5 * loadings @ loadings)
-        grad[lay.loadings] -= loadings
+        scale = self.shared_amplitude or 1.0
+        offset = (theta[lay.loadings] - _LOADING_PRIOR_MEAN * scale) / scale
+        total += float(-0.5 * offset @ offset)
+        grad[lay.loadings] -= offset / scale
         return total, grad
+
+    def _target_private_prior(self) -> LogNormalPrior:
+        """The target's own variance: a priori a tenth of the shared kernel's (the task was called related), as wide
+        as the single-task prior, so a few evaluations that do not follow the earlier landscape raise it."""
+        if self.shared_amplitude is None:
+            return default_priors(self.layout.n_dims)["signal_variance"]
+        return LogNormalPrior(mu=float(np.log(_TARGET_PRIVATE_SHARE * self.shared_amplitude**2)), sigma=1.5)
 
     def _bounds(self) -> list[tuple[float, float]]:
         lay = self.layout
+        scale = self.shared_amplitude or 1.0
         return (
             [_LOG_LENGTHSCALE] * (lay.n_dims * (1 + lay.n_tasks))
-            + [_LOADING] * lay.n_tasks
+            + [(_LOADING[0] * scale, _LOADING[1] * scale)] * lay.n_tasks
             + [_LOG_VARIANCE] * lay.n_tasks
             + [_LOG_NOISE] * lay.n_tasks
         )
@@ -238,11 +274,18 @@ class TransferGaussianProcess:
         return theta
 
     # ------------------------------------------------------------------ public API
-    def fit(self, X: np.ndarray, y: np.ndarray, task: np.ndarray, *, optimize: bool = True) -> TransferGaussianProcess:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, task: np.ndarray, *, optimize: bool = True, same_scale: bool = True
+    ) -> TransferGaussianProcess:
         """Fit to observations of several tasks (``task[i]`` = 0 for the target, 1, 2, ... for earlier tasks).
 
+        ``same_scale``: the target's values are on the earlier tasks' scale (the same property in the same units),
+        so their spread standardises it (see :meth:`_standardise`); ``False`` standardises it on its own.
+
         ``optimize=False`` keeps the hyper-parameters of the previous fit (a cheap re-conditioning). The search uses
-        every target point and a seeded subset of the earlier tasks' points up to ``max_hyperopt_points``.
+        every target point and a seeded subset of the earlier tasks' points up to ``max_hyperopt_points``. Without
+        target observations (a campaign's first decision) the target's loading and own variance stay at their priors:
+        the posterior follows the earlier tasks' shared landscape, on their standardised scale.
         """
         X = np.atleast_2d(np.asarray(X, dtype=float))
         y = np.asarray(y, dtype=float).ravel()
@@ -251,13 +294,11 @@ class TransferGaussianProcess:
             raise ValueError(f"X, y and task differ in length: {len(X)}, {len(y)}, {len(task)}")
         if not np.all(task >= 0) or not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
             raise ValueError("tasks must be non-negative integers and X, y finite")
-        if not np.any(task == 0):
-            raise ValueError("no observation of the target task (task 0): nothing to transfer to")
         layout = _Layout(X.shape[1], int(task.max()) + 1)
         if self.layout != layout or self.theta is None:
             self.layout = layout
             self.theta, optimize = self._initial_theta(), True
-        ys = self._standardise(y, task, layout.n_tasks)
+        ys = self._standardise(y, task, layout.n_tasks, same_scale)
         if optimize:
             self._optimize(X, ys, task)
         self._factorise(X, ys, task)
@@ -270,11 +311,18 @@ class TransferGaussianProcess:
         if len(earlier) > room:
             earlier = np.sort(rng.choice(earlier, room, replace=False))
         rows = np.concatenate([target, earlier])
-        bounds = self._bounds()
+        shared, self.shared_amplitude = None, None
+        if len(earlier) >= 2:  # the shared kernel is the earlier tasks' own (see _shared_kernel)
+            shared, self.shared_amplitude = self._shared_kernel(X[earlier], ys[earlier])
+        bounds, initial = self._bounds(), self._initial_theta()
+        if shared is not None:
+            for index, value in zip(range(self.layout.shared.start, self.layout.shared.stop), shared, strict=True):
+                bounds[index] = (value, value)
+            initial[self.layout.loadings] = self.shared_amplitude
         lo, hi = np.array(bounds).T
-        starts = [np.clip(self.theta, lo, hi), self._initial_theta()]
+        starts = [np.clip(self.theta, lo, hi), np.clip(initial, lo, hi)]
         for _ in range(self.n_restarts):
-            start = self._initial_theta() + rng.normal(0.0, 0.5, self.layout.size)
+            start = initial + rng.normal(0.0, 0.5, self.layout.size)
             starts.append(np.clip(start, lo, hi))
         best_value, best_theta = np.inf, starts[0]
         for theta0 in starts:
@@ -290,6 +338,20 @@ class TransferGaussianProcess:
             if np.isfinite(result.fun) and result.fun < best_value:
                 best_value, best_theta = float(result.fun), result.x
         self.theta = best_theta
+
+    def _shared_kernel(self, X: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float]:
+        """Log lengthscales and signal amplitude of a single-task GP (the campaign's own recipe) on the earlier tasks'
+        standardised data. The amplitude scales the loadings' prior: a lengthscale long against the unit cube comes
+        with a large signal variance, and a loading of that size means "follows the earlier landscape".
+
+        Why fixed: with one earlier task, what it shares with the target and what is its own cannot be told apart
+        from its data, and a joint search often splits its landscape between the two components (a needle-like
+        shared kernel and a private one that explains the rest), so the target learns little from it. Holding the
+        shared lengthscales at the earlier tasks' own makes the shared component the earlier landscape; the target's
+        loading, own variance and own lengthscales then say how much of it the target follows."""
+        fitted = GaussianProcess(input_scaling="none", seed=self.seed).fit(X, ys)
+        lo, hi = _LOG_LENGTHSCALE
+        return np.clip(np.log(fitted.lengthscales), lo, hi), float(np.sqrt(fitted.signal_variance))
 
     def _factorise(self, X: np.ndarray, ys: np.ndarray, task: np.ndarray) -> None:
         self.X_train_, self.task_train_ = X, task
@@ -319,10 +381,11 @@ class TransferGaussianProcess:
         own = np.flatnonzero(self.task_train_ == 0)
         k_cross[:, own] += (
             p["private_variances"][0] * _matern52(X / p["private"][0], self.X_train_[own] / p["private"][0])[0]
+            + _TARGET_OFFSET_VARIANCE
         )
         mean = k_cross @ self.alpha_
         V = sla.solve_triangular(self.L_, k_cross.T, lower=True, check_finite=False)
-        prior_variance = a_target**2 + p["private_variances"][0]
+        prior_variance = a_target**2 + p["private_variances"][0] + _TARGET_OFFSET_VARIANCE
         variance = np.maximum(prior_variance - np.einsum("ij,ij->j", V, V), 1e-12 * prior_variance)
         return Posterior(mean=self.y_mean[0] + self.y_std[0] * mean, std=self.y_std[0] * np.sqrt(variance))
 

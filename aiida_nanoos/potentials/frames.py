@@ -9,7 +9,9 @@ units and sign conventions: total ``energy`` in eV, ``forces`` in eV/Å, ``stres
 * ``source_uuid``: the UUID of the calculation that labelled the frame.
 
 FitSNAP data files (JSON folders, and its extxyz files) store stress in bar with the LAMMPS sign (positive
-under compression); the readers here convert them so that all frames in the package follow one convention.
+under compression); the mlearn data sets (Zuo et al. 2020: a JSON list of pymatgen structures with ``outputs``)
+store VASP's ``virial_stress`` in kbar, also positive under compression. The readers here convert them so that all
+frames in the package follow one convention.
 """
 
 from __future__ import annotations
@@ -100,8 +102,46 @@ def read_fitsnap_json(path: str | Path, group: str | None = None) -> list[Atoms]
     return frames
 
 
+#: mlearn's ``virial_stress`` order (VASP: xx yy zz xy yz zx) as positions of the Voigt order used here.
+_VASP_TO_VOIGT = (0, 1, 2, 4, 5, 3)
+KBAR = 1.0e3 * BAR
+
+
+def read_mlearn_json(path: str | Path) -> list[Atoms]:
+    """Read an mlearn data file: a JSON list of ``{"structure": pymatgen dict, "outputs": {"energy", "forces",
+    "virial_stress"}, "group": ...}`` (energy in eV, forces in eV/Å, virial stress in kbar, VASP order and sign)."""
+    path = Path(path)
+    frames = []
+    for index, document in enumerate(json.loads(path.read_text())):
+        structure, outputs = document["structure"], document["outputs"]
+        sites = structure["sites"]
+        stress = outputs.get("virial_stress")
+        frames.append(
+            make_frame(
+                [site["species"][0]["element"] for site in sites],
+                np.array([site["xyz"] for site in sites], dtype=float),
+                np.array(structure["lattice"]["matrix"], dtype=float),
+                pbc=True,
+                energy=outputs.get("energy"),
+                forces=outputs.get("forces"),
+                stress=None if stress is None else -np.asarray(stress, float)[list(_VASP_TO_VOIGT)] * KBAR,
+                config_type=str(document.get("group") or path.stem),
+                source_file=f"{path.name}[{index}]",
+            )
+        )
+    return frames
+
+
+def _is_mlearn_json(path: Path) -> bool:
+    """A JSON list (mlearn) rather than FitSNAP's ``{"Dataset": ...}`` object: the first non-blank character."""
+    with path.open() as handle:
+        head = handle.read(4096).lstrip()
+    return head.startswith("[")
+
+
 def read_frames(path: str | Path, stress_unit: str = "auto") -> list[Atoms]:
-    """Read labelled frames from an extxyz file, a folder of extxyz files or a FitSNAP JSON folder.
+    """Read labelled frames from an extxyz file, a folder of extxyz files, a FitSNAP JSON folder or an mlearn JSON
+    file (:func:`read_mlearn_json`).
 
     Folders are read recursively in sorted order; a frame's ``config_type`` defaults to the name of the
     file (extxyz) or sub-folder (JSON) it came from, as FitSNAP groups them. ``stress_unit`` says how extxyz
@@ -117,7 +157,7 @@ def read_frames(path: str | Path, stress_unit: str = "auto") -> list[Atoms]:
             raise ValueError(f"{path}: no .json, .xyz or .extxyz files inside")
         return [frame for file in files for frame in read_frames(file, stress_unit)]
     if path.suffix == ".json":
-        return read_fitsnap_json(path)
+        return read_mlearn_json(path) if _is_mlearn_json(path) else read_fitsnap_json(path)
     return _read_extxyz(path, stress_unit)
 
 

@@ -76,7 +76,7 @@ def warm_start_schema() -> dict:
             properties,
             "Seed the surrogate with earlier campaigns' evaluations (Bayesian optimisation, one objective): the same "
             "task's pooled, a related task's (another base structure, evaluator or functional) as a task of a "
-            "multi-task GP. Give campaigns or same_objective: true.",
+            "multi-task GP, which picks the first batch too. Give campaigns or same_objective: true.",
         ),
         "type": ["object", "null"],
     }

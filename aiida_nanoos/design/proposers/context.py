@@ -94,11 +94,12 @@ def _fit_seed(state: CampaignState) -> int:
 def fit_models(
     space: ParameterSpace, objective: CampaignObjective, config: CampaignConfig, state: CampaignState
 ) -> dict[str, Any] | None:
-    """Fit the campaign's GP (one per objective) to the history; ``None`` with fewer than two observations."""
+    """Fit the campaign's GP (one per objective) to the history; ``None`` with fewer than two observations (the
+    multi-task GP of a related warm start needs none of this campaign's own)."""
     ctx = ProposalContext(space, objective, config, state, 0)
     related = [] if objective.multi else related_tasks(state.warm_start)
     data = training_data(ctx, "objectives" if related else None)
-    if len(data["Y"]) < 2:
+    if len(data["Y"]) + sum(len(task.y) for task in related) < 2:
         return None
     settings = config.bo_settings(objective.primary.target_range)
     seed = _fit_seed(state)

@@ -105,10 +105,11 @@ def propose(
 
 
 def n_trainable(state: CampaignState) -> int:
-    """Successful evaluations with a point of the space (a GP needs two), those of earlier campaigns of the same
-    task (``config.warm_start``) included."""
-    pooled = sum(len(entry["values"]) for entry in state.warm_start or () if entry["relation"] == "same")
-    return pooled + sum(1 for r in state.candidates if r.ok and r.parameters is not None)
+    """Successful evaluations with a point of the space (a GP needs two), those of earlier campaigns
+    (``config.warm_start``) included: the same task's are pooled, a related task's train the multi-task GP, which
+    then picks the first batch too."""
+    earlier = sum(len(entry["values"]) for entry in state.warm_start or ())
+    return earlier + sum(1 for r in state.candidates if r.ok and r.parameters is not None)
 
 
 def population_ids(state: CampaignState) -> list[str]:

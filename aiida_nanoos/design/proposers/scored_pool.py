@@ -125,7 +125,9 @@ def propose_scored_pool(ctx: ProposalContext) -> tuple[list[Proposal], dict[str,
         )
         return model.scores(U, settings) - (model.best if margin else 0.0)
 
-    liar = float(np.min(y) if maximize else np.max(y))
+    # the worst value seen stands in for each pick of the batch; before any of its own, the related tasks' worst
+    seen = y if len(y) else np.concatenate([task.y for task in related])
+    liar = float(np.min(seen) if maximize else np.max(seen))
     chosen: list[int] = []
     values: list[float] = []
     for _ in range(min(ctx.n, len(pool))):

@@ -75,7 +75,12 @@ def test_the_posterior_is_of_the_target_in_its_own_units():
     np.testing.assert_allclose(posterior.mean, y[:25], atol=0.5)
 
 
-def test_without_target_observations_there_is_nothing_to_transfer_to():
-    X = np.random.default_rng(4).random((10, 2))
-    with pytest.raises(ValueError, match="no observation of the target task"):
-        TransferGaussianProcess().fit(X, landscape(X), np.ones(10, int))
+def test_without_target_observations_the_posterior_follows_the_related_task():
+    """A campaign's first decision: no point of its own yet, the earlier task's landscape ranks the candidates."""
+    rng = np.random.default_rng(4)
+    X, X_test = rng.random((40, 2)), rng.random((200, 2))
+    gp = TransferGaussianProcess().fit(X, 2.0 * landscape(X) + 5.0, np.ones(40, int))
+    posterior = gp.posterior(X_test)
+    assert np.corrcoef(posterior.mean, landscape(X_test))[0, 1] > 0.95
+    assert np.all(posterior.std > 0)
+    assert gp.task_correlations()[1] > 0.3

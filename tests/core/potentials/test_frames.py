@@ -100,3 +100,35 @@ def test_statistics_filter_and_split():
     assert frame_io.split_indices(10, 0.3, seed=6) != (train, validation)
     with pytest.raises(ValueError, match="validation_fraction"):
         frame_io.split_indices(10, 1.0, seed=0)
+
+
+def test_mlearn_json_reads_pymatgen_structures_with_vasp_stress(tmp_path):
+    """An mlearn data file (Zuo et al. 2020): stress in kbar, VASP order xx yy zz xy yz zx, positive when compressed."""
+    import json
+
+    document = {
+        "structure": {
+            "lattice": {"matrix": [[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0]]},
+            "sites": [
+                {"species": [{"element": "Si", "occu": 1}], "xyz": [0.0, 0.0, 0.0]},
+                {"species": [{"element": "Si", "occu": 1}], "xyz": [1.3, 1.4, 1.5]},
+            ],
+        },
+        "outputs": {
+            "energy": -10.5,
+            "forces": [[0.1, 0.0, -0.1], [-0.1, 0.0, 0.1]],
+            "virial_stress": [10.0, 20.0, 30.0, 1.0, 2.0, 3.0],
+        },
+        "group": "Elastic",
+    }
+    (tmp_path / "training.json").write_text(json.dumps([document, document]))
+    frames = frame_io.read_frames(tmp_path / "training.json")
+    assert len(frames) == 2
+    labels = frame_io.frame_labels(frames[0])
+    assert frames[0].get_chemical_symbols() == ["Si", "Si"]
+    assert labels["energy"] == -10.5
+    np.testing.assert_allclose(frames[0].positions[1], [1.3, 1.4, 1.5])
+    kbar = 0.1 * frame_io.GPA
+    # Voigt xx yy zz yz xz xy, ASE sign (negative under compression)
+    np.testing.assert_allclose(labels["stress"], -kbar * np.array([10.0, 20.0, 30.0, 2.0, 3.0, 1.0]))
+    assert frames[0].info["config_type"] == "Elastic"
