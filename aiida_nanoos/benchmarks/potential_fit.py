@@ -191,6 +191,7 @@ def run_mace(
         results = {
             "hyperparameters": report["hyperparameters"],
             "epochs": report["epochs"],
+            "atomic_energy_shift_eV": report["atomic_energy_shift_eV"],
             "time_budget_seconds": time_budget,
             "fit_seconds": fit_seconds,
             "timing_seconds": {
@@ -259,7 +260,11 @@ def format_report(results: dict) -> str:
 @click.command("potential")
 @click.option("--model", type=click.Choice(["snap", "qsnap", "mace"]), default="snap", show_default=True)
 @click.option(
-    "--train", "train", required=True, type=click.Path(exists=True), help="extxyz file/folder or FitSNAP JSON folder."
+    "--train",
+    "train",
+    required=True,
+    type=click.Path(exists=True),
+    help="extxyz file/folder, FitSNAP JSON folder or mlearn JSON file.",
 )
 @click.option(
     "--test",

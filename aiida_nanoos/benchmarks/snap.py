@@ -11,7 +11,11 @@ from aiida_nanoos.benchmarks import options
 
 @click.command("snap")
 @click.option(
-    "--train", "train", required=True, type=click.Path(exists=True), help="extxyz file/folder or FitSNAP JSON folder."
+    "--train",
+    "train",
+    required=True,
+    type=click.Path(exists=True),
+    help="extxyz file/folder, FitSNAP JSON folder or mlearn JSON file.",
 )
 @click.option("--test", "test", required=True, type=click.Path(exists=True), help="Same formats; may equal --train.")
 @click.option("--twojmax", type=int, default=None, help="Bispectrum band limit 2J (default: FitSNAP input, else 6).")

@@ -99,7 +99,7 @@ def trainingset_export(node, fmt: str, output: Path) -> None:
 @click.option("--stress-unit", type=click.Choice(["auto", "bar", "eV/A3"]), default="auto", show_default=True)
 @with_dbenv()
 def trainingset_import(path: Path, node_label: str, stress_unit: str) -> None:
-    """Import an extxyz file (or folder) or a FitSNAP JSON folder as a training set."""
+    """Import an extxyz file (or folder), a FitSNAP JSON folder or an mlearn JSON file as a training set."""
     from aiida_nanoos.data.training_set import TrainingSetData
 
     try:

@@ -33,7 +33,8 @@ class TrainingSetData(orm.Data):
 
     @classmethod
     def from_file(cls, path: str | Path, stress_unit: str = "auto") -> TrainingSetData:
-        """Read an extxyz file, a folder of them or a FitSNAP JSON folder (see :func:`frames.read_frames`)."""
+        """Read an extxyz file, a folder of them, a FitSNAP JSON folder or an mlearn JSON file (see
+        :func:`frames.read_frames`)."""
         frames = frame_io.read_frames(path, stress_unit=stress_unit)
         if not frames:
             raise ValueError(f"{path}: no frames found")

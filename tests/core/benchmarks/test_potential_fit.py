@@ -144,15 +144,27 @@ def test_too_few_frames_for_the_folds(files):
 
 
 @pytest.mark.skipif(not mace_available(), reason="mace-torch is not installed")
-def test_mace_trains_within_its_budget(files):
+def test_mace_trains_within_its_budget(files, tmp_path):
+    import numpy as np
     import torch
+
+    from aiida_nanoos.potentials.frames import frame_labels, read_frames
+    from aiida_nanoos.potentials.mace import predict
 
     results = _run(
         command, "--model", "mace", "--train", str(files["train"]), "--test", str(files["test"]),
         "--time-budget", "20", "--mace-setting", "num_channels=8", "--mace-setting", "max_L=0",
-        "--mace-setting", "max_num_epochs=100000",
+        "--mace-setting", "max_num_epochs=100000", "--write-potential", str(tmp_path),
     )  # fmt: skip
     assert 2 <= results["epochs"] < 100000  # stopped by time, not by epochs
+    # the reference energy was refitted to the training frames: no error common to all of them is left
+    assert set(results["atomic_energy_shift_eV"]) == {"Si"}
+    train = read_frames(files["train"])
+    per_atom = [
+        (frame_labels(atoms)["energy"] - p.energy) / len(atoms)
+        for atoms, p in zip(train, predict(tmp_path / "potential.model", train, stress=False), strict=True)
+    ]
+    assert abs(np.mean(per_atom)) < 1e-6
     assert results["hyperparameters"]["num_channels"] == 8 and results["n_parameters"] > 0
     assert results["test_errors"]["force"]["count"] == 6 * 8 * 3
     assert 0 < results["test_errors"]["force"]["mae"] < 5.0
