@@ -4,9 +4,10 @@ The earlier evaluations enter a :class:`~aiida_nanoos.models.transfer_gp.Transfe
 own, so the model learns how much of the earlier landscape the new task shares instead of pooling the data blindly
 (which misleads the search when the tasks differ: another base structure, another functional, ML labels). Every
 task's objective is oriented and transformed with one transform chosen on the earlier values by the rule the
-single-task campaign uses (:func:`~aiida_nanoos.design.bo.choose_output_transform`, Yeo-Johnson), and the acquisition
-is the campaign's
-(:class:`~aiida_nanoos.design.bo.BOSettings`), so a warm start differs from a cold one only by the earlier data.
+single-task campaign uses (:func:`~aiida_nanoos.design.bo.choose_output_transform`, Yeo-Johnson; each task its
+own when the scales differ, :func:`on_the_same_scale`), and the acquisition is the campaign's
+(:class:`~aiida_nanoos.design.bo.BOSettings`), so a warm start differs from a cold one only by the earlier data. With
+no evaluation of its own yet, the model of the earlier data alone picks the campaign's first batch.
 
 A campaign's ``config.warm_start`` reads the earlier campaigns' evaluations with :func:`earlier_evaluations` (this
 campaign's space and objective; ``same`` or ``related`` task); the same task's are pooled as extra observations
