@@ -92,7 +92,7 @@ def improvement_per_cost_scores(
     mask = np.ones(len(improvement), dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool)
     if not np.any(positive[mask] > 0):
         return improvement.copy()
-    return np.asarray(cost_aware_scores(positive, cost, exponent), dtype=float)
+    return cost_aware_scores(positive, cost, exponent)
 
 
 #: k-point spacing (1/Å, 2π included, as aiida-quantumespresso's ``kpoints_distance``) used to count the k-points of a

@@ -119,11 +119,11 @@ def fit_transfer_model(
     for task in earlier:
         X_parts.append(np.atleast_2d(np.asarray(task.X_unit, dtype=float)))
         y_parts.append(sign * np.asarray(task.y, dtype=float).ravel())
-    same_scale = bool(earlier) and on_the_same_scale(
-        X_parts[0], y_parts[0], np.vstack(X_parts[1:]), np.concatenate(y_parts[1:])
-    )
+    earlier_X = np.vstack(X_parts[1:]) if earlier else None
+    earlier_values = np.concatenate(y_parts[1:]) if earlier else None
+    same_scale = bool(earlier) and on_the_same_scale(X_parts[0], y_parts[0], earlier_X, earlier_values)
     if same_scale:
-        transform = _common_transform(np.concatenate(y_parts[1:]))
+        transform = _common_transform(earlier_values)
         y_parts = [transform(part) for part in y_parts]
     else:  # another scale altogether: each task transformed and standardised on its own
         y_parts = [_own_transform(part) for part in y_parts]
@@ -133,7 +133,7 @@ def fit_transfer_model(
     if len(y_parts[0]):
         best = float(y_parts[0].max())
     else:  # no evaluation of its own yet: the best the target is expected to reach where the earlier tasks looked
-        best = float(gp.posterior(np.vstack(X_parts[1:])).mean.max())
+        best = float(gp.posterior(earlier_X).mean.max())
     return TransferModel(gp=gp, best=best)
 
 
