@@ -9,8 +9,9 @@ import io
 import numpy as np
 import pytest
 from aiida import orm
-from aiida.common import LinkType
-from aiida.engine import ProcessState, run_get_node
+from aiida.calculations.arithmetic.add import ArithmeticAddCalculation
+from aiida.common import AttributeDict, LinkType
+from aiida.engine import BaseRestartWorkChain, ProcessState, run_get_node, while_
 from aiida.manage import get_manager
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -18,6 +19,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from aiida_nanoos.calculations.md import MdCalculation, md_parameters
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
+from aiida_nanoos.workflows.common import ReplaySafeRestart
 from aiida_nanoos.workflows.md_base import SEED_STRIDE, MdBaseWorkChain
 from aiida_nanoos.workflows.training_base import ModelTrainingBaseWorkChain, PotentialTrainingBaseWorkChain
 
@@ -329,3 +331,39 @@ def test_a_replayed_step_relaunches_only_children_that_never_started():
     # the relaunched child is found next to the closed orphan
     again = _child(parent, "scf", ProcessState.WAITING)
     assert launched_child(parent, "scf").pk == again.pk
+
+
+class ReplayedAddition(ReplaySafeRestart, BaseRestartWorkChain):
+    """The smallest restart work chain with the plugin's replay safety (``PwBaseWorkChain`` and the job restart work
+    chains use the same class) around aiida-core's arithmetic CalcJob."""
+
+    _process_class = ArithmeticAddCalculation
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(ArithmeticAddCalculation, namespace="add")
+        spec.expose_outputs(ArithmeticAddCalculation)
+        spec.outline(cls.setup, while_(cls.should_run_process)(cls.run_process, cls.inspect_process), cls.results)
+
+    def setup(self):
+        super().setup()
+        self.ctx.inputs = AttributeDict(self.exposed_inputs(ArithmeticAddCalculation, "add"))
+
+
+def test_a_replayed_results_step_registers_the_outputs_attached_before_the_kill(aiida_code_installed):
+    """A worker killed inside ``results`` left two outputs linked but not checkpointed; aiida-core's replayed
+    ``results`` skipped them and the work chain failed with 11 (an SCF lost in ``benchmark reliability``, seed 101)."""
+    code = aiida_code_installed(default_calc_job_plugin="core.arithmetic.add", label="add")
+    chain = instantiate(ReplayedAddition, {"add": {"code": code, "x": orm.Int(1), "y": orm.Int(2)}})
+    outputs = {"sum": orm.Int(3), "remote_folder": orm.RemoteData(computer=code.computer, remote_path="/tmp"),
+               "retrieved": orm.FolderData()}  # fmt: skip
+    failed(chain, 0, outputs=outputs)  # the finished iteration
+    for label in ("sum", "remote_folder"):  # what the killed first pass attached
+        outputs[label].base.links.add_incoming(chain.node, LinkType.RETURN, label)
+    assert chain.results() is None
+    assert chain.spec().outputs.validate(chain.outputs) is None  # 'sum' and 'remote_folder' were missing here
+    chain.update_outputs()  # what the engine does at the next state change: link what is not linked yet
+    returned = chain.node.base.links.get_outgoing(link_type=LinkType.RETURN).all()
+    assert sorted(link.link_label for link in returned) == ["remote_folder", "retrieved", "sum"]  # one link each
+    assert {label: node.uuid for label, node in chain.outputs.items()} == {k: v.uuid for k, v in outputs.items()}

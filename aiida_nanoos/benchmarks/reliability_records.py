@@ -157,14 +157,15 @@ def audit_campaign(campaign, budget: int, jobs: list[SchedulerJob]) -> dict:
             jobs_of.setdefault(owner[1], []).append(job)
     recorded = recorded_evaluators(campaign)
     records = campaign.outputs.state["candidates"] if "state" in campaign.outputs else []
-    evaluator_processes: dict[str, int] = {}
+    launched: dict[str, list] = {}  # candidate id -> its evaluator processes
     for link in campaign.base.links.get_outgoing(node_class=orm.WorkflowNode).all():
         if link.link_label.startswith("evaluate_"):
-            cid = link.link_label.removeprefix("evaluate_")
-            evaluator_processes[cid] = evaluator_processes.get(cid, 0) + 1
+            launched.setdefault(link.link_label.removeprefix("evaluate_"), []).append(link.node)
+    evaluator_processes = {cid: len(nodes) for cid, nodes in launched.items()}
     done, duplicated, replayed_upstream, details = 0, 0, 0, []
     for cid in sorted(set(jobs_of) | {r["id"] for r in records}):
-        evaluator = recorded.get(cid)
+        # a failed evaluation has no recorded properties: its jobs are still its own (lost, not duplicated)
+        evaluator = recorded.get(cid) or max(launched.get(cid, []), key=lambda node: node.pk, default=None)
         used = used_calculations(evaluator) if evaluator is not None else set()
         cid_jobs = jobs_of.get(cid, [])
         backed = {j.calc_uuid for j in cid_jobs if j.calc_uuid in used}

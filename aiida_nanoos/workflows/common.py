@@ -164,11 +164,18 @@ def launched_child(parent: orm.ProcessNode, link_label: str, link_type: LinkType
 
 
 class ReplaySafeRestart:
-    """For restart work chains (``BaseRestartWorkChain``): never submit the same iteration twice.
+    """For restart work chains (``BaseRestartWorkChain``): never submit the same iteration twice, never fail for outputs
+    attached before a kill.
 
     A daemon worker killed after ``run_process`` submitted its CalcJob but before the step's checkpoint makes the step
     run again after the restart; it then waits for the iteration already launched (the same ``iteration_NN`` call
     link) instead of running the same job a second time (found by ``aiida-nanoos benchmark reliability``).
+
+    A worker killed inside ``results`` leaves the outputs it attached in the database but not in the checkpoint. The
+    replayed ``results`` of aiida-core skips an output whose link exists, so the work chain finished with exit status
+    11 (required output missing) and its evaluation was lost although pw.x had succeeded (``benchmark reliability``,
+    seed 101: PwBaseWorkChain with four outputs attached, ``results`` reported twice). The outputs already attached are
+    registered again here; the database keeps its one link each.
     """
 
     def run_process(self):
@@ -178,6 +185,16 @@ class ReplaySafeRestart:
         self.ctx.iteration += 1
         self.report(f"{launched.process_label}<{launched.pk}> iteration #{self.ctx.iteration} was already launched")
         return ToContext(children=append_(launched))
+
+    def results(self):
+        exit_code = super().results()
+        attached = {
+            link.link_label: link.node for link in self.node.base.links.get_outgoing(link_type=LinkType.RETURN).all()
+        }
+        for name in self.spec().outputs:
+            if name in attached and name not in self.outputs:
+                self.out(name, attached[name])  # aiida-core links only outputs not linked yet
+        return exit_code
 
 
 class PwBaseWorkChain(ReplaySafeRestart, QePwBaseWorkChain):
