@@ -49,9 +49,10 @@ def campaign_config_schema() -> dict:
     properties["property_model"] = property_model_schema()
     properties["cost_aware"] = field(
         "boolean",
-        "Bayesian optimisation picks the largest improvement per unit of predicted CPU cost (cells' atoms and "
-        "k-points, then the costs the evaluations reported); for UCB/LCB the improvement is the bound's margin over "
-        "the best value so far.",
+        "Bayesian optimisation picks the cheapest candidate by predicted CPU cost (cells' atoms and k-points, then "
+        "the costs the evaluations reported) among those whose expected improvement is within 30 % of the largest, "
+        "the tolerance shrinking to 0 as budget_cpu_hours is spent; for UCB/LCB the improvement is the bound's "
+        "margin over the best value so far.",
         False,
     )
     properties["warm_start"] = warm_start_schema()

@@ -33,9 +33,13 @@ def test_the_cost_exponent_cools_from_one_to_zero_over_the_budget():
     assert cooling_exponent(spent=200, budget=110, spent_initially=10) == 0.0
 
 
-def test_cost_aware_scores_are_improvement_per_cost():
-    scores = cost_aware_scores(np.array([1.0, 1.0, 0.1]), np.array([1.0, 10.0, 0.1]), exponent=1.0)
-    np.testing.assert_allclose(scores, [1.0, 0.1, 1.0])
-    np.testing.assert_allclose(cost_aware_scores(np.array([1.0, 2.0]), np.array([1.0, 10.0]), exponent=0.0), [1, 2])
+def test_cost_aware_scores_rank_the_cheapest_of_the_near_best_first():
+    acquisition, cost = np.array([1.0, 0.8, 0.6, 0.0]), np.array([10.0, 2.0, 0.5, 0.1])
+    scores = cost_aware_scores(acquisition, cost, exponent=1.0)  # within 0.3 x 1.0 of 1.0
+    assert np.argmax(scores) == 1 and np.isinf(scores[2]) and np.isinf(scores[3])
+    assert np.argmax(cost_aware_scores(acquisition, cost, exponent=1.0, tolerance=0.5)) == 2
+    assert np.argmax(cost_aware_scores(acquisition, cost, exponent=0.0)) == 0  # budget spent: cost ignored
+    assert np.argmax(cost_aware_scores(acquisition, cost, eligible=np.array([False, True, True, True]))) == 2
+    assert np.argmax(cost_aware_scores(np.ones(3), np.array([3.0, 1.0, 2.0]))) == 1  # all alike: the cheapest
     with pytest.raises(ValueError, match="positive"):
         cost_aware_scores(np.array([1.0]), np.array([0.0]))

@@ -11,7 +11,7 @@ from aiida_nanoos.design import campaign as cp
 from aiida_nanoos.design.convergence import ConvergenceCriteria
 from aiida_nanoos.design.cost import kpoint_count, predicted_costs
 from aiida_nanoos.design.proposers import registry as proposers
-from aiida_nanoos.design.proposers.scored_pool import improvement_per_cost
+from aiida_nanoos.design.proposers.scored_pool import next_pick
 from aiida_nanoos.design.records import CandidateRecord
 from aiida_nanoos.design.spaces import atoms_to_dict
 from aiida_nanoos.design.transfer import earlier_evaluations, pooled_evaluations, related_tasks
@@ -87,24 +87,32 @@ def test_costs_come_from_the_prior_until_two_evaluations_reported_theirs():
     assert source.startswith("cost model") and fitted[0] == pytest.approx(0.01 * 64 * 64, rel=0.2)
 
 
-def test_between_equal_improvements_the_cheaper_candidate_is_picked():
-    improvement = np.array([0.1, 0.5, 0.5, -0.2])
-    cost = np.array([1.0, 4.0, 2.0, 0.1])
-    assert improvement_per_cost(improvement, cost, 1.0, []) == (2, 0.25)
-    assert improvement_per_cost(improvement, cost, 1.0, [2])[0] == 1  # 0.5 per 4 beats 0.1 per 1
-    assert improvement_per_cost(improvement, None, 1.0, [])[0] == 1  # cost-blind: the first of the tie
-    assert improvement_per_cost(improvement, cost, 0.0, [1])[0] == 2  # all the CPU budget spent: cost ignored
+def test_the_cheapest_candidate_close_to_the_largest_acquisition_is_picked():
+    acquisition = np.array([0.1, 0.5, 0.45, 0.3, -0.5])  # spread 1.0: within 0.3 of 0.5 means above 0.2
+    cost = np.array([0.1, 4.0, 2.0, 1.0, 0.1])
+    assert next_pick(acquisition, cost, 1.0, []) == 3  # 0.3 is close enough and the cheapest of those
+    assert next_pick(acquisition, cost, 1.0, [3]) == 2
+    assert next_pick(acquisition, None, 1.0, []) == 1  # cost-blind
+    assert next_pick(acquisition, cost, 0.0, []) == 1  # all the CPU budget spent: the largest value
+    assert next_pick(acquisition, cost, 0.2, []) == 2  # mostly spent: within 0.06 of 0.5 is only 0.45
+    # 0.1 is 0.4 below the largest: however cheap, too far
+    assert next_pick(acquisition, np.array([0.001, 4.0, 2.0, 1.0, 0.1]), 1.0, []) == 3
 
 
-def test_with_costs_and_no_margin_anywhere_the_acquisition_alone_decides():
-    """A UCB below the best value everywhere (no candidate expected to improve): the bound ranks, not the cost."""
-    margins, cost = np.array([-0.3, -0.1, -0.2]), np.array([1.0, 50.0, 1.0])
-    assert improvement_per_cost(margins, cost, 1.0, [])[0] == 1
-    assert improvement_per_cost(margins, cost, 1.0, [1])[0] == 2
-    assert improvement_per_cost(np.array([-0.3, 0.2, 0.1]), cost, 1.0, [])[0] == 2  # 0.1 per 1 beats 0.2 per 50
+def test_between_equal_costs_the_larger_acquisition_wins():
+    """Cells of one size cost the same: the rule must then be the acquisition's, not the first in the pool."""
+    assert next_pick(np.array([0.4, 0.5, 0.45, 0.0]), np.ones(4), 1.0, []) == 1
 
 
-def test_cost_aware_with_the_default_acquisition_divides_the_bounds_margin_by_the_cost():
+def test_only_differences_of_the_acquisition_count():
+    """A UCB below the best value everywhere, or shifted by any constant, picks the same candidate."""
+    acquisition, cost = np.array([-0.3, -0.1, -0.2, -1.0]), np.array([1.0, 50.0, 1.0, 0.1])
+    assert next_pick(acquisition, cost, 1.0, []) == 2
+    assert next_pick(acquisition + 7.0, cost, 1.0, []) == 2
+    assert next_pick(acquisition, cost, 1.0, [2]) == 0  # -0.3 is still within 0.27 of -0.1
+
+
+def test_cost_aware_with_the_default_acquisition_weighs_the_bound_against_the_cost():
     space, objective, cfg, state = _flat_state({"cost_aware": True})
     hyper = proposers.fit_models(space, objective, cfg, state)
     proposal = proposers.propose(space, objective, cfg, state, hyper)
@@ -112,7 +120,7 @@ def test_cost_aware_with_the_default_acquisition_divides_the_bounds_margin_by_th
     assert kind in ("UCB", "LCB")
     assert {r.generation_method for r, _ in proposal["candidates"]} == {f"bo:{kind}/cost"}
     values = proposal["report"]["acquisition_values"]
-    assert all(v > 0 for v in values) and len(proposal["report"]["predicted_costs"]) == 2
+    assert len(values) == 2 and all(np.isfinite(values)) and len(proposal["report"]["predicted_costs"]) == 2
 
 
 def _flat_state(config: dict):
