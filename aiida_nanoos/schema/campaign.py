@@ -50,9 +50,8 @@ def campaign_config_schema() -> dict:
     properties["cost_aware"] = field(
         "boolean",
         "Bayesian optimisation picks the cheapest candidate by predicted CPU cost (cells' atoms and k-points, then "
-        "the costs the evaluations reported) among those whose expected improvement is within 30 % of the largest, "
-        "the tolerance shrinking to 0 as budget_cpu_hours is spent; for UCB/LCB the improvement is the bound's "
-        "margin over the best value so far.",
+        "the costs the evaluations reported) among those whose acquisition value is within 30 % of its spread over "
+        "the candidates below the largest, the tolerance shrinking to 0 as budget_cpu_hours is spent.",
         False,
     )
     properties["warm_start"] = warm_start_schema()
