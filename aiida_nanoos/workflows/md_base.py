@@ -22,7 +22,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_nanoos.calculations.md import MdCalculation
-from aiida_nanoos.workflows.common import ReplaySafeRestart
+from aiida_nanoos.workflows.common import ReplaySafeRestart, allow_lost_remote_folder
 
 #: Added to the velocity seed of a run that blew up, so that the retry draws other velocities.
 SEED_STRIDE = 7919
@@ -92,6 +92,7 @@ class MdBaseWorkChain(JobRestartWorkChain):
             cls.results,
         )
         spec.expose_outputs(MdCalculation)
+        allow_lost_remote_folder(spec)
 
     def setup(self) -> None:
         """The inputs of the first run (``parameters`` and ``settings`` as plain dicts, as the handlers edit them);

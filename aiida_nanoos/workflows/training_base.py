@@ -21,6 +21,7 @@ from aiida_nanoos.calculations.model_training import ModelTrainingCalculation
 from aiida_nanoos.calculations.potential_training import PotentialTrainingCalculation
 from aiida_nanoos.models import training as model_training
 from aiida_nanoos.potentials import training_config
+from aiida_nanoos.workflows.common import allow_lost_remote_folder
 from aiida_nanoos.workflows.md_base import JobRestartWorkChain
 
 #: Factor on the model's ``time_budget`` after a run out of walltime.
@@ -59,6 +60,7 @@ class TrainingBaseWorkChain(JobRestartWorkChain):
             cls.results,
         )
         spec.expose_outputs(cls._process_class)
+        allow_lost_remote_folder(spec)
         spec.exit_code(
             310,
             "ERROR_NO_SMALLER_BATCH",
