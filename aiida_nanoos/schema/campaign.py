@@ -51,7 +51,7 @@ def campaign_config_schema() -> dict:
         "boolean",
         "Bayesian optimisation picks the cheapest candidate by predicted CPU cost (cells' atoms and k-points, then "
         "the costs the evaluations reported) among those whose acquisition value is within 30 % of its spread over "
-        "the candidates below the largest, the tolerance shrinking to 0 as budget_cpu_hours is spent.",
+        "the candidates below the largest, the tolerance shrinking to 0 as budget_cpu_hours (else budget) is spent.",
         False,
     )
     properties["warm_start"] = warm_start_schema()

@@ -123,6 +123,17 @@ def test_cost_aware_with_the_default_acquisition_weighs_the_bound_against_the_co
     assert len(values) == 2 and all(np.isfinite(values)) and len(proposal["report"]["predicted_costs"]) == 2
 
 
+def test_the_cost_tolerance_cools_over_a_budget_of_evaluations_without_a_cpu_budget():
+    """Two of four budgeted evaluations done: half the tolerance is left; a CPU budget takes precedence (189 of its
+    3600 CPU seconds spent)."""
+    cpu_budget = {"budget": 4, "budget_cpu_hours": 1.0}
+    for config, expected in (({"budget": 4}, 0.5), (cpu_budget, 1 - 189 / 3600), ({}, 1.0)):
+        space, objective, cfg, state = _flat_state({"cost_aware": True, **config})
+        hyper = proposers.fit_models(space, objective, cfg, state)
+        report = proposers.propose(space, objective, cfg, state, hyper)["report"]
+        assert report["cost_exponent"] == pytest.approx(expected, abs=1e-6), config
+
+
 def _flat_state(config: dict):
     """Two evaluations with the same gap at strains symmetric about zero: the expected improvement is the same at
     both ends of the strain range, and only the cost (k-points) tells them apart."""
