@@ -31,10 +31,9 @@ from aiida_nanoos.benchmarks.pool_protocol import (
     nanoos_strategy,
     percentiles,
     run_pool_campaign,
-    unit_scale,
 )
 from aiida_nanoos.benchmarks.synthetic import landscape, sample_pool
-from aiida_nanoos.design.bo import BOSettings, fit_gp_model
+from aiida_nanoos.design.bo import BOSettings
 from aiida_nanoos.design.cost import COST_TOLERANCE, PRIOR_EXPONENTS, CostModel, cooling_exponent, cost_aware_scores
 
 PROBLEMS = {"branin": ("branin", None), "hartmann3": ("hartmann3", None), "levy4": ("levy", 4),
@@ -78,47 +77,11 @@ class CostedPool:
         return np.array([self._index[row.tobytes()] for row in np.atleast_2d(X)])
 
 
-def expected_improvement(seed: int):
-    """EI of the campaign's GP on the pool (hyper-parameters kept between refits), cost ignored."""
-    state: dict[str, Any] = {"hyperparameters": None}
-    settings = BOSettings(acquisition="EI")
-
-    def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
-        model = fit_gp_model(
-            X_obs, y_obs, maximize=False, hyperparameters=state["hyperparameters"], optimize=refit, seed=seed
-        )
-        state["hyperparameters"] = model.gp.get_hyperparameters()
-        return model.scores(X_cand, settings)
-
-    return score
-
-
-def ucb(X_pool: np.ndarray, seed: int):
-    """The campaign's default acquisition (UCB/LCB on its own GP recipe, inputs on the pool's unit cube), as
-    :mod:`aiida_nanoos.design.proposers.scored_pool` scores it."""
-    settings, scale = BOSettings(), unit_scale(X_pool)
-    state: dict[str, Any] = {"hyperparameters": None}
-
-    def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
-        model = fit_gp_model(
-            scale(X_obs),
-            y_obs,
-            maximize=False,
-            hyperparameters=state["hyperparameters"],
-            optimize=refit or state["hyperparameters"] is None,
-            seed=seed,
-        )
-        state["hyperparameters"] = model.gp.get_hyperparameters()
-        return model.scores(scale(X_cand), settings)
-
-    return score
-
-
 def aware_strategy(costed: CostedPool, seed: int, budget: float) -> Strategy:
     """The campaign's ``cost_aware``: the cheapest candidate (by the cost model refitted to the paid costs each step)
     whose UCB is within a share of the UCB's spread over the pool below the largest, the share cooling with the
     budget (:func:`~aiida_nanoos.design.cost.cost_aware_scores`)."""
-    acquisition = ucb(costed.pool.X, seed)
+    acquisition = nanoos_strategy(costed.pool.X, maximize=False, seed=seed).score  # the campaign's UCB
 
     def score(X_obs: np.ndarray, y_obs: np.ndarray, X_cand: np.ndarray, refit: bool) -> np.ndarray:
         observed, candidates = costed.rows(X_obs), costed.rows(X_cand)
@@ -130,15 +93,16 @@ def aware_strategy(costed: CostedPool, seed: int, budget: float) -> Strategy:
     return Strategy(f"aware: the cheapest by predicted cost with {near} (a cools 1 -> 0 over the budget)", score)
 
 
-def blind_ei_strategy(seed: int) -> Strategy:
-    return Strategy("blind_ei: EI, cost ignored", expected_improvement(seed))
+def blind_ei_strategy(X_pool: np.ndarray, seed: int) -> Strategy:
+    ei = nanoos_strategy(X_pool, maximize=False, seed=seed, settings=BOSettings(acquisition="EI"))
+    return Strategy("blind_ei: EI, cost ignored", ei.score)
 
 
 def strategy_for(method: str, costed: CostedPool, seed: int, budget: float) -> Strategy:
     if method == "blind":
         return nanoos_strategy(costed.pool.X, maximize=False, seed=seed)
     if method == "blind_ei":
-        return blind_ei_strategy(seed)
+        return blind_ei_strategy(costed.pool.X, seed)
     return aware_strategy(costed, seed, budget)
 
 

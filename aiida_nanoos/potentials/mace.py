@@ -147,9 +147,27 @@ def _train_one(
     With ``time_budget`` (seconds) training stops by time as well as by ``max_num_epochs``: a first run of
     :data:`CALIBRATION_EPOCHS` epochs measures the seconds per epoch (from mace-torch's log), then training continues
     from its checkpoint (``--restart_latest``, optimiser and learning-rate schedule included) for as many epochs as
-    the rest of the budget allows. ``report``, when given, receives the epochs run and the timings.
+    the rest of the budget allows; with a second stage (``stage_two``: its share of the epochs) a fresh run of that
+    many epochs replaces it. ``report``, when given, receives the epochs run and the timings.
     """
     import tempfile
+
+    def stage_two(epochs: int) -> list[str]:
+        """mace-torch's second stage over the last ``stage_two`` share of the epochs: the learning rate falls to
+        ``stage_two_lr`` (a tenth of ``lr`` by default) with the same loss weights, to converge what the first stage
+        reached; nothing for a run too short to split."""
+        share = float(settings.get("stage_two") or 0.0)
+        start = round(epochs * (1.0 - share))
+        if share <= 0.0 or epochs <= CALIBRATION_EPOCHS or not CALIBRATION_EPOCHS <= start < epochs:
+            return []
+        weights = [
+            "--swa_energy_weight",
+            str(settings["energy_weight"]),
+            "--swa_forces_weight",
+            str(settings["forces_weight"]),
+        ]
+        lr = settings.get("stage_two_lr", settings["lr"] / 10)
+        return ["--swa", "--start_swa", str(start), "--swa_lr", str(lr), *weights]
 
     directory.mkdir(parents=True, exist_ok=True)
     if len(frames) < 2:
@@ -160,54 +178,73 @@ def _train_one(
         train_file = scratch / "train.extxyz"
         write_mace_frames(frames, train_file)
         n_valid = max(1, round(settings["valid_fraction"] * len(frames)))
+        first_run = scratch / "first"  # the calibration, continued when there is no second stage
+
+        def arguments(work_dir: Path, epochs: int, interval: int) -> list[str]:
+            options = [
+                "--name", stem,
+                "--work_dir", str(work_dir),
+                "--train_file", str(train_file),
+                "--valid_fraction", f"{n_valid / len(frames):.6f}",
+                "--E0s", "average",
+                "--model", "MACE",
+                "--num_channels", str(settings["num_channels"]),
+                "--max_L", str(settings["max_L"]),
+                "--correlation", str(settings["correlation"]),
+                "--num_interactions", str(settings["num_interactions"]),
+                "--r_max", str(settings["r_max"]),
+                "--batch_size", str(min(settings["batch_size"], max(1, len(frames) - n_valid))),
+                "--valid_batch_size", str(settings["batch_size"]),
+                "--lr", str(settings["lr"]),
+                "--energy_weight", str(settings["energy_weight"]),
+                "--forces_weight", str(settings["forces_weight"]),
+                "--energy_key", ENERGY_KEY,
+                "--forces_key", FORCES_KEY,
+                "--stress_key", STRESS_KEY,
+                "--device", "cpu",
+                "--default_dtype", "float64",
+                "--seed", str(seed),
+                "--plot", "False",
+                "--save_cpu",
+                "--max_num_epochs", str(epochs),
+                "--eval_interval", str(interval),
+            ]  # fmt: skip
+            if settings.get("ema"):
+                options += ["--ema", "--ema_decay", str(settings.get("ema_decay", 0.99))]
+            return options
+
         epochs = settings["max_num_epochs"]
-        arguments = [
-            "--name", stem,
-            "--work_dir", str(scratch),
-            "--train_file", str(train_file),
-            "--valid_fraction", f"{n_valid / len(frames):.6f}",
-            "--E0s", "average",
-            "--model", "MACE",
-            "--num_channels", str(settings["num_channels"]),
-            "--max_L", str(settings["max_L"]),
-            "--correlation", str(settings["correlation"]),
-            "--num_interactions", str(settings["num_interactions"]),
-            "--r_max", str(settings["r_max"]),
-            "--batch_size", str(min(settings["batch_size"], max(1, len(frames) - n_valid))),
-            "--valid_batch_size", str(settings["batch_size"]),
-            "--lr", str(settings["lr"]),
-            "--energy_weight", str(settings["energy_weight"]),
-            "--forces_weight", str(settings["forces_weight"]),
-            "--energy_key", ENERGY_KEY,
-            "--forces_key", FORCES_KEY,
-            "--stress_key", STRESS_KEY,
-            "--device", "cpu",
-            "--default_dtype", "float64",
-            "--seed", str(seed),
-            "--plot", "False",
-            "--save_cpu",
-        ]  # fmt: skip
-        if settings.get("ema"):
-            arguments += ["--ema", "--ema_decay", str(settings.get("ema_decay", 0.99))]
         if time_budget is None or epochs <= CALIBRATION_EPOCHS:
-            _run_mace(arguments + ["--max_num_epochs", str(epochs), "--eval_interval", str(max(1, epochs // 4))])
-            done = epochs
+            _run_mace(arguments(first_run, epochs, max(1, epochs // 4)) + stage_two(epochs))
+            done, work_dir = epochs, first_run
         else:
-            _run_mace(arguments + ["--max_num_epochs", str(CALIBRATION_EPOCHS), "--eval_interval", "1"])
+            _run_mace(arguments(first_run, CALIBRATION_EPOCHS, 1))
             elapsed = time.perf_counter() - start
-            per_epoch = _seconds_per_epoch(scratch / "logs") or elapsed / CALIBRATION_EPOCHS
-            setup = max(0.0, elapsed - CALIBRATION_EPOCHS * per_epoch)  # paid again by the continued run
-            affordable = int(0.95 * (time_budget - elapsed - setup) / per_epoch)
-            done = min(epochs, CALIBRATION_EPOCHS + max(0, affordable))
-            if done > CALIBRATION_EPOCHS:
-                interval = str(max(1, done // 50))
-                _run_mace(arguments + ["--max_num_epochs", str(done), "--eval_interval", interval, "--restart_latest"])
+            per_epoch = _seconds_per_epoch(first_run / "logs") or elapsed / CALIBRATION_EPOCHS
+            setup = max(0.0, elapsed - CALIBRATION_EPOCHS * per_epoch)  # paid again by the next run
+            affordable = max(0, int(0.95 * (time_budget - elapsed - setup) / per_epoch))
+            # mace-torch's second stage cannot take over the first run's optimiser (its SWALR finds no 'swa_lr' in
+            # the restored parameter groups): with a second stage, the calibration is thrown away and a fresh run
+            # is planned for the whole budget left.
+            fresh = bool(stage_two(affordable))
+            done, work_dir = min(epochs, affordable if fresh else CALIBRATION_EPOCHS + affordable), first_run
+            if fresh:
+                work_dir = scratch / "planned"
+                _run_mace(arguments(work_dir, done, max(1, done // 50)) + stage_two(done))
+            elif done > CALIBRATION_EPOCHS:
+                _run_mace(arguments(first_run, done, max(1, done // 50)) + ["--restart_latest"])
+            else:
+                done = CALIBRATION_EPOCHS
             if report is not None:
                 report.update(seconds_per_epoch=per_epoch, setup_seconds=setup)
-        candidates = sorted(scratch.glob(f"{stem}*.model"))
+        candidates = sorted(work_dir.glob(f"{stem}*.model"))
         preferred = [p for p in candidates if "compiled" not in p.name and "stagetwo" not in p.name]
+        if stage_two(done) and (work_dir / f"{stem}_stagetwo.model").exists():
+            preferred = [work_dir / f"{stem}_stagetwo.model"]
+            if report is not None:
+                report.update(stage_two_from_epoch=int(stage_two(done)[2]))
         if not (preferred or candidates):
-            raise RuntimeError(f"mace-torch wrote no model file in {scratch}: {sorted(os.listdir(scratch))}")
+            raise RuntimeError(f"mace-torch wrote no model file in {work_dir}: {sorted(os.listdir(work_dir))}")
         target = directory / f"{stem}.model"
         target.write_bytes((preferred or candidates)[0].read_bytes())
     shift = refit_atomic_energies(target, frames)

@@ -79,7 +79,7 @@ from aiida_nanoos.workflows.campaign_inputs import (
 )
 from aiida_nanoos.workflows.campaign_property_model import PropertyModelSteps
 from aiida_nanoos.workflows.campaign_warm_start import find_warm_start, task_fingerprint, warm_start_inputs
-from aiida_nanoos.workflows.common import launched_child
+from aiida_nanoos.workflows.common import ResumesWhenPlayed, launched_child
 from aiida_nanoos.workflows.evaluators import load_evaluator
 from aiida_nanoos.workflows.evaluators.cost import evaluation_cost
 from aiida_nanoos.workflows.failure_reasons import evaluation_failure
@@ -94,7 +94,7 @@ def _python(node: orm.Data) -> Any:
     return node.get_dict() if isinstance(node, orm.Dict) else node.value
 
 
-class CampaignWorkChain(PropertyModelSteps, WorkChain):
+class CampaignWorkChain(ResumesWhenPlayed, PropertyModelSteps, WorkChain):
     """Search a space of candidate materials for the best value of an objective, evaluating each with DFT (or any
     registered evaluator), by random search, a genetic algorithm, Bayesian optimisation, active learning with a
     property model or an external proposer."""

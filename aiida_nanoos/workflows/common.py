@@ -1,4 +1,5 @@
-"""What every work chain that runs pw.x on varying structures needs: the pseudo family and PwBase inputs."""
+"""What the plugin's work chains share: the pseudo family and PwBase inputs of every work chain that runs pw.x on
+varying structures, and the engine's fault tolerance (replayed steps, ``verdi process pause|play``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.common.exceptions import NotExistent
 from aiida.common.links import LinkType
-from aiida.engine import ToContext, append_
+from aiida.engine import Awaitable, ProcessState, ToContext, append_
 from aiida.plugins import GroupFactory
 from aiida_quantumespresso.common.types import ElectronicType, SpinType
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
@@ -122,8 +123,6 @@ def never_started(child: orm.ProcessNode) -> bool:
     """Whether ``child`` was stored by a daemon worker that died inside ``submit``, before the process's checkpoint was
     saved: it is ``created`` (or has no state yet) with no checkpoint, or the daemon excepted it for that reason when
     ``verdi process repair`` sent it a task. Such a process can never run."""
-    from aiida.engine import ProcessState
-
     if child.process_state is None:
         return True
     if child.process_state is ProcessState.CREATED and child.checkpoint is None:
@@ -134,8 +133,6 @@ def never_started(child: orm.ProcessNode) -> bool:
 def close_never_started(child: orm.ProcessNode, parent: orm.ProcessNode) -> None:
     """Mark an orphan :func:`never_started` child excepted and seal it, as aiida-core's process launcher does with a
     process it cannot continue, so ``verdi process list`` does not show it ``created`` for ever."""
-    from aiida.engine import ProcessState
-
     if child.is_sealed:
         return
     child.set_exception(
@@ -170,6 +167,35 @@ def allow_lost_remote_folder(spec) -> None:
     it; requiring it lost that evaluation. Call after ``expose_outputs``."""
     if "remote_folder" in spec.outputs:
         spec.outputs["remote_folder"].required = False
+
+
+def awaits_a_child(context) -> bool:
+    """Whether a work chain's context still holds a child it waits for (aiida-core puts an :class:`Awaitable` where the
+    child's node will go and replaces it when the child has terminated)."""
+    if isinstance(context, Awaitable):
+        return True
+    if isinstance(context, dict):
+        return any(awaits_a_child(value) for value in context.values())
+    if isinstance(context, list | tuple):
+        return any(awaits_a_child(value) for value in context)
+    return False
+
+
+class ResumesWhenPlayed:
+    """For every work chain of the plugin: ``verdi process play`` goes on with a work chain whose children all
+    terminated while it was being paused.
+
+    plumpy 0.26 pauses a waiting process by failing the future it waits on. When the callback of its last child runs
+    after that but before the process has handled the pause, aiida-core's ``resume()`` finds the future done and is
+    lost: played again, the work chain waited for ever with every child finished (a campaign in CI, and 1 in ~20
+    pause/play cycles of a campaign on the daemon here). When played, a work chain that waits for no child any more is
+    resumed again; when the engine's own resume was not lost this does nothing.
+    """
+
+    def on_playing(self) -> None:
+        super().on_playing()
+        if self.state == ProcessState.WAITING and not awaits_a_child(self.ctx):
+            self.resume()
 
 
 class ReplaySafeRestart:
@@ -212,7 +238,7 @@ class ReplaySafeRestart:
         return exit_code
 
 
-class PwBaseWorkChain(ReplaySafeRestart, QePwBaseWorkChain):
+class PwBaseWorkChain(ResumesWhenPlayed, ReplaySafeRestart, QePwBaseWorkChain):
     """aiida-quantumespresso's ``PwBaseWorkChain`` (same inputs, outputs, protocols, handlers and process label)
     that never submits one pw.x iteration twice when its daemon worker dies (:class:`ReplaySafeRestart`). Every work
     chain of the plugin that runs pw.x runs this one. Its ``remote_folder`` is optional

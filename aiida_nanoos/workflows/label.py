@@ -15,6 +15,7 @@ from aiida_nanoos.potentials.sampling import SamplingSpec
 from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import (
     PwBaseWorkChain,
+    ResumesWhenPlayed,
     check_pseudopotentials,
     elements_of,
     fraction_validator,
@@ -58,7 +59,7 @@ def validate_inputs(inputs: dict, _) -> str | None:
     return check_pseudopotentials(inputs["pseudo_family"].value, elements_of(structures_to_label(inputs)))
 
 
-class LabelWorkChain(ProtocolMixin, WorkChain):
+class LabelWorkChain(ResumesWhenPlayed, ProtocolMixin, WorkChain):
     """Run one ``PwBaseWorkChain`` per configuration (at most ``max_concurrent`` at once) and collect the labels.
 
     Failed configurations are reported and left out of the training set; when more than ``max_failure_fraction``

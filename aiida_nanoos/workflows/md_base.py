@@ -22,7 +22,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_nanoos.calculations.md import MdCalculation
-from aiida_nanoos.workflows.common import ReplaySafeRestart, allow_lost_remote_folder
+from aiida_nanoos.workflows.common import ReplaySafeRestart, ResumesWhenPlayed, allow_lost_remote_folder
 
 #: Added to the velocity seed of a run that blew up, so that the retry draws other velocities.
 SEED_STRIDE = 7919
@@ -52,7 +52,7 @@ def restart_step(filename: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-class JobRestartWorkChain(ReplaySafeRestart, BaseRestartWorkChain):
+class JobRestartWorkChain(ResumesWhenPlayed, ReplaySafeRestart, BaseRestartWorkChain):
     """What every restart work chain of the plugin's own jobs shares (MD here, training in ``training_base``): the
     report of a handled failure and a larger walltime."""
 

@@ -28,7 +28,7 @@ from aiida_nanoos.calculations.potential_training import PotentialTrainingCalcul
 from aiida_nanoos.data.potential import PotentialData
 from aiida_nanoos.data.training_set import TrainingSetData
 from aiida_nanoos.functions.potential import merge_training_sets, select_uncertain_frames
-from aiida_nanoos.workflows.common import as_code, check_pseudopotentials, elements_of
+from aiida_nanoos.workflows.common import ResumesWhenPlayed, as_code, check_pseudopotentials, elements_of
 from aiida_nanoos.workflows.label import LabelWorkChain
 from aiida_nanoos.workflows.md_base import MdBaseWorkChain
 from aiida_nanoos.workflows.training_base import PotentialTrainingBaseWorkChain
@@ -99,7 +99,7 @@ def validate_inputs(inputs: dict, _) -> str | None:
     return None
 
 
-class OnTheFlyTrainingWorkChain(ProtocolMixin, WorkChain):
+class OnTheFlyTrainingWorkChain(ResumesWhenPlayed, ProtocolMixin, WorkChain):
     """On-the-fly training of an ML potential: DFT labels for the MD frames where its committee disagrees."""
 
     @classmethod

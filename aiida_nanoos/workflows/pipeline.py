@@ -33,7 +33,7 @@ from aiida_nanoos.functions.training_set import split_training_set
 from aiida_nanoos.potentials.md_settings import MAX_TEMPERATURE, MD_ATOMS
 from aiida_nanoos.potentials.md_setup import supercell_repetitions
 from aiida_nanoos.potentials.training_config import SPLIT_BOUNDS
-from aiida_nanoos.workflows.common import as_code, elements_of, fraction_validator
+from aiida_nanoos.workflows.common import ResumesWhenPlayed, as_code, elements_of, fraction_validator
 from aiida_nanoos.workflows.label import LabelWorkChain
 from aiida_nanoos.workflows.md_base import MdBaseWorkChain
 from aiida_nanoos.workflows.training_base import PotentialTrainingBaseWorkChain
@@ -86,7 +86,7 @@ def validate_inputs(inputs: dict, _) -> str | None:
     return None
 
 
-class PotentialPipelineWorkChain(ProtocolMixin, WorkChain):
+class PotentialPipelineWorkChain(ResumesWhenPlayed, ProtocolMixin, WorkChain):
     """DFT -> ML potential -> validation -> MD, reporting the cost per atom-step of DFT vs the potential."""
 
     @classmethod

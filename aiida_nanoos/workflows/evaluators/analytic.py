@@ -13,10 +13,10 @@ from aiida.engine import WorkChain
 
 from aiida_nanoos.design.analytic_model import unsupported_elements
 from aiida_nanoos.functions.model_properties import analytic_alloy_properties
-from aiida_nanoos.workflows.common import launched_child
+from aiida_nanoos.workflows.common import ResumesWhenPlayed, launched_child
 
 
-class AnalyticAlloyEvaluatorWorkChain(WorkChain):
+class AnalyticAlloyEvaluatorWorkChain(ResumesWhenPlayed, WorkChain):
     """Evaluate one candidate structure with the analytic group-IV alloy model."""
 
     #: Properties in the ``properties`` output (checked against the campaign objective before it runs).

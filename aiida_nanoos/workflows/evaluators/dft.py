@@ -20,6 +20,7 @@ from aiida_nanoos.functions.properties import (
 from aiida_nanoos.pseudos import FAMILY_LABEL
 from aiida_nanoos.workflows.common import (
     PwBaseWorkChain,
+    ResumesWhenPlayed,
     check_pseudopotentials,
     elements_of,
     launched_child,
@@ -48,7 +49,7 @@ def _protocol_file() -> pathlib.Path:
     return pathlib.Path(__file__).parent.parent / "protocols" / "evaluators.yaml"
 
 
-class _DftEvaluator(ProtocolMixin, WorkChain):
+class _DftEvaluator(ResumesWhenPlayed, ProtocolMixin, WorkChain):
     """Shared spec: a structure, a pseudo family, and PwBaseWorkChain inputs without structure and pseudos."""
 
     @classmethod

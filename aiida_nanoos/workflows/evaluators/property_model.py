@@ -16,6 +16,7 @@ from aiida.engine import ToContext, WorkChain, if_
 from aiida_nanoos.data.model import ModelData
 from aiida_nanoos.functions.campaign import property_model_properties
 from aiida_nanoos.functions.property_model import predict_with_uncertainty
+from aiida_nanoos.workflows.common import ResumesWhenPlayed
 from aiida_nanoos.workflows.evaluators.dft import BandGapWorkChain, FormationEnergyWorkChain, _DftEvaluator
 
 #: DFT evaluators the ml_then_dft evaluator can fall back on.
@@ -37,7 +38,7 @@ def _predict(workchain: WorkChain) -> orm.Dict:
     ]
 
 
-class PropertyModelEvaluatorWorkChain(WorkChain):
+class PropertyModelEvaluatorWorkChain(ResumesWhenPlayed, WorkChain):
     """One structure evaluated by a stored property model: ``properties`` = {target: value, uncertainty, source: ml}."""
 
     @classmethod
@@ -55,7 +56,7 @@ class PropertyModelEvaluatorWorkChain(WorkChain):
         self.out("properties", _predict(self))
 
 
-class MlThenDftEvaluatorWorkChain(WorkChain):
+class MlThenDftEvaluatorWorkChain(ResumesWhenPlayed, WorkChain):
     """The property model's prediction of one structure; DFT (the ``dft_evaluator``, band_gap or formation_energy) when
     its uncertainty exceeds ``uncertainty_threshold``. ``properties`` says which (``source``: ml or dft)."""
 

@@ -144,7 +144,8 @@ def test_too_few_frames_for_the_folds(files):
 
 
 @pytest.mark.skipif(not mace_available(), reason="mace-torch is not installed")
-def test_mace_trains_within_its_budget(files, tmp_path):
+@pytest.mark.parametrize("stage_two", [0.25, 0.0], ids=["second stage", "one stage"])
+def test_mace_trains_within_its_budget(files, tmp_path, stage_two):
     import numpy as np
     import torch
 
@@ -154,9 +155,14 @@ def test_mace_trains_within_its_budget(files, tmp_path):
     results = _run(
         command, "--model", "mace", "--train", str(files["train"]), "--test", str(files["test"]),
         "--time-budget", "20", "--mace-setting", "num_channels=8", "--mace-setting", "max_L=0",
-        "--mace-setting", "max_num_epochs=100000", "--write-potential", str(tmp_path),
+        "--mace-setting", "max_num_epochs=100000", "--mace-setting", f"stage_two={stage_two}",
+        "--write-potential", str(tmp_path),
     )  # fmt: skip
     assert 2 <= results["epochs"] < 100000  # stopped by time, not by epochs
+    if stage_two:  # a fresh run planned for the budget left, its last quarter at a tenth of the learning rate
+        assert results["stage_two_from_epoch"] == round(0.75 * results["epochs"])
+    else:  # the calibration run continued
+        assert results["stage_two_from_epoch"] is None
     # the reference energy was refitted to the training frames: no error common to all of them is left
     assert set(results["atomic_energy_shift_eV"]) == {"Si"}
     train = read_frames(files["train"])
