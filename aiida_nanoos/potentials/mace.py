@@ -142,7 +142,7 @@ def _train_one(
     time_budget: float | None = None,
     report: dict | None = None,
 ) -> Path:
-    """One mace-torch training run in a scratch folder; the CPU float64 model is copied to ``directory/stem.model``.
+    """One mace-torch training run in a scratch folder; the CPU model is copied to ``directory/stem.model``.
 
     With ``time_budget`` (seconds) training stops by time as well as by ``max_num_epochs``: a first run of
     :data:`CALIBRATION_EPOCHS` epochs measures the seconds per epoch (from mace-torch's log), then training continues
@@ -154,15 +154,16 @@ def _train_one(
 
     def stage_two(epochs: int) -> list[str]:
         """mace-torch's second stage over the last ``stage_two`` share of the epochs: the learning rate falls to
-        ``stage_two_lr`` (a tenth of ``lr`` by default) with the same loss weights, to converge what the first stage
-        reached; nothing for a run too short to split."""
+        ``stage_two_lr`` (a tenth of ``lr`` by default) and the energy weight may rise (``stage_two_energy_weight``,
+        ``energy_weight`` by default), to converge the energies the first stage reached with the forces; nothing for
+        a run too short to split."""
         share = float(settings.get("stage_two") or 0.0)
         start = round(epochs * (1.0 - share))
         if share <= 0.0 or epochs <= CALIBRATION_EPOCHS or not CALIBRATION_EPOCHS <= start < epochs:
             return []
         weights = [
             "--swa_energy_weight",
-            str(settings["energy_weight"]),
+            str(settings.get("stage_two_energy_weight", settings["energy_weight"])),
             "--swa_forces_weight",
             str(settings["forces_weight"]),
         ]
@@ -202,7 +203,7 @@ def _train_one(
                 "--forces_key", FORCES_KEY,
                 "--stress_key", STRESS_KEY,
                 "--device", "cpu",
-                "--default_dtype", "float64",
+                "--default_dtype", str(settings.get("dtype", "float64")),
                 "--seed", str(seed),
                 "--plot", "False",
                 "--save_cpu",

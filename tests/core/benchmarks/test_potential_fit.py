@@ -143,9 +143,25 @@ def test_too_few_frames_for_the_folds(files):
     assert result.exit_code == 2 and "6 training frames cannot make 7 folds" in result.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("dtype=float16", "dtype is float32 or float64"),
+        ("num_channel=8", "unknown MACE setting 'num_channel' (known: r_max, num_channels"),
+        ("lr=fast", "value must be a number or true/false"),
+    ],
+)
+def test_bad_mace_setting_is_a_usage_error_before_any_training(files, setting, message):
+    arguments = ["--model", "mace", "--train", str(files["train"]), "--test", str(files["test"])]
+    result = CliRunner().invoke(command, [*arguments, "--mace-setting", setting])
+    assert result.exit_code == 2 and message in result.output
+
+
 @pytest.mark.skipif(not mace_available(), reason="mace-torch is not installed")
-@pytest.mark.parametrize("stage_two", [0.25, 0.0], ids=["second stage", "one stage"])
-def test_mace_trains_within_its_budget(files, tmp_path, stage_two):
+@pytest.mark.parametrize(
+    ("stage_two", "dtype"), [(0.25, "float32"), (0.0, "float64")], ids=["second stage float32", "one stage float64"]
+)
+def test_mace_trains_within_its_budget(files, tmp_path, stage_two, dtype):
     import numpy as np
     import torch
 
@@ -156,6 +172,7 @@ def test_mace_trains_within_its_budget(files, tmp_path, stage_two):
         command, "--model", "mace", "--train", str(files["train"]), "--test", str(files["test"]),
         "--time-budget", "20", "--mace-setting", "num_channels=8", "--mace-setting", "max_L=0",
         "--mace-setting", "max_num_epochs=100000", "--mace-setting", f"stage_two={stage_two}",
+        "--mace-setting", f"dtype={dtype}",
         "--write-potential", str(tmp_path),
     )  # fmt: skip
     assert 2 <= results["epochs"] < 100000  # stopped by time, not by epochs
@@ -172,6 +189,7 @@ def test_mace_trains_within_its_budget(files, tmp_path, stage_two):
     ]
     assert abs(np.mean(per_atom)) < 1e-6
     assert results["hyperparameters"]["num_channels"] == 8 and results["n_parameters"] > 0
+    assert results["hyperparameters"]["dtype"] == dtype
     assert results["test_errors"]["force"]["count"] == 6 * 8 * 3
     assert 0 < results["test_errors"]["force"]["mae"] < 5.0
     # mace-torch sets float64 process-wide; left so, every later crystal-graph network would get float64 weights
