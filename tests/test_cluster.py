@@ -61,6 +61,19 @@ def test_cluster_set_up_wherever_it_can_be():
     assert (node, int(cpus)) == (info.node, os.cpu_count()) and node_state in ("idle", "mixed", "allocated")
 
 
+def test_a_link_left_by_a_deleted_checkout_is_pointed_at_the_new_one(tmp_path):
+    """The cluster account's venv links the MPI library of the plug-in's venv; after a CI clone in /tmp was deleted
+    and another took its place, the old link made LAMMPS fail with 'libmpi.so.12: cannot open shared object file'."""
+    library = tmp_path / "new-checkout" / "libmpi.so.12"
+    library.parent.mkdir()
+    library.write_bytes(b"MPICH")
+    link = tmp_path / "libmpi.so.12"
+    link.symlink_to(tmp_path / "deleted-checkout" / "libmpi.so.12")
+    assert cluster.point_link(link, library)
+    assert link.read_bytes() == b"MPICH"
+    assert not cluster.point_link(link, library)  # already right: left alone
+
+
 @pytest.fixture(scope="module")
 def slurm(aiida_profile):
     """The test cluster and its computer ``slurm-test`` (pw, lmp, nanoos-train codes) in the test profile."""

@@ -292,6 +292,16 @@ def _runs_as(username: str, python: Path) -> bool:
     return subprocess.run(probe, capture_output=True, timeout=60, check=False, cwd="/").returncode == 0
 
 
+def point_link(link: Path, source: Path) -> bool:
+    """Make ``link`` a symbolic link to ``source``; whether it changed. A link left by a checkout since moved or
+    deleted (a CI clone in /tmp) points to the old place and is replaced: kept, LAMMPS found no MPI library."""
+    if link.is_symlink() and link.readlink() == source:
+        return False
+    link.unlink(missing_ok=True)
+    link.symlink_to(source)
+    return True
+
+
 def ensure_account_venv(lines: list[str], username: str, venv_bin: Path) -> Path:
     """The ``bin`` folder the cluster account runs ``lmp`` and the training scripts from.
 
@@ -324,8 +334,8 @@ def ensure_account_venv(lines: list[str], username: str, venv_bin: Path) -> Path
     libs = [*(venv_bin.parent / "lib").glob("libmpi*.so*"), venv_bin.parent / "lib" / "mpich"]
     links += [(ACCOUNT_VENV / "lib" / lib.name, lib) for lib in libs]
     for link, source in links:
-        if source.exists() and not link.is_symlink():
-            link.symlink_to(source)
+        if source.exists() and point_link(link, source):
+            lines.append(f"account venv: {link} -> {source}")
     for name in ("lmp", "nanoos-train", "nanoos-train-model"):
         lines_of_script = (venv_bin / name).read_text().splitlines()
         script = "\n".join([f"#!{target / 'python'}", *lines_of_script[1:]]) + "\n"
