@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 DEBIAN_PACKAGES := quantum-espresso quantum-espresso-data postgresql rabbitmq-server graphviz
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system venv cluster doctor lint docs clean-profile
+.PHONY: demo test setup system venv cluster doctor lint docs bench clean-profile
 
 demo: system venv setup
 	$(BIN)/aiida-nanoos pipeline run examples/pipeline_si.yaml
@@ -61,7 +61,7 @@ system:
 # The venv: torch FIRST, from the CPU wheel pinned in constraints.txt (pyproject.toml only asks for a range, which
 # resolved on its own would pull a multi-GB CUDA build); every later install passes the same constraints, so nothing
 # can replace it. Extras: dev (tests, lint), mace, notebooks (executed by the tests), docs (built by the tests).
-# The `bench` extra (BayBE baseline) is not installed here: `$(BIN)/pip install -c constraints.txt -e '.[bench]'`.
+# The `bench` extra (the BayBE and BoTorch baselines of the BO benchmarks) is not installed here: `make bench`.
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -70,6 +70,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt torch
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mace,notebooks,docs]'
 	@touch $@
+
+# The baselines of `benchmark bo-pool` and `bo-pareto` (BayBE, BoTorch), after the pinned CPU torch of the venv.
+bench: venv
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 
 # The HTML documentation (warnings are errors, as in tests/test_docs.py); open docs/_build/html/index.html.
 docs: venv

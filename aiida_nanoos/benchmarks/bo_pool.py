@@ -27,7 +27,7 @@ def _available(methods: tuple[str, ...]) -> tuple[str, ...]:
 
 @click.command("bo-pool")
 @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), help="Data set (one pool).")
-@click.option("--objective", help="Column to optimise (with --csv).")
+@click.option("--objective", help="Column to optimise (with --csv; default: its last column).")
 @click.option("--direction", type=click.Choice(["max", "min"]), default="max", show_default=True)
 @click.option("--inputs", multiple=True, help="Input column (repeat); default: every column except the objective.")
 @click.option(
@@ -85,7 +85,15 @@ def command(
     from aiida_nanoos.benchmarks.pool_baselines import METHODS
     from aiida_nanoos.benchmarks.pool_protocol import format_table, load_pool, run_benchmark
 
-    chosen = _available(tuple(m.strip() for m in methods.split(",") if m.strip()))
+    requested = tuple(m.strip() for m in methods.split(",") if m.strip())
+    unknown = [m for m in requested if m not in METHODS]
+    if unknown or not requested:
+        problem = f"unknown {unknown}" if unknown else "no method given"
+        raise click.BadParameter(f"{problem}; choose from {list(METHODS)}", param_hint="--methods")
+    chosen = _available(requested)
+    skipped = [m for m in requested if m not in chosen]
+    if skipped:
+        click.echo(f"skipped {', '.join(skipped)}: the bench extra is not installed (make bench)", err=True)
     progress = None if quiet else (lambda msg: click.echo(msg, err=True))
     specs = list(pools)
     if suite == "synthetic":
@@ -97,8 +105,8 @@ def command(
             raise click.UsageError("give either --csv (one pool) or --pools/--suite (a suite), not both")
         _run_suite(specs, chosen, runs, seed, pool_seed, target, refit_growth, as_json, progress)
         return
-    if not csv_path or not objective:
-        raise click.UsageError("give --csv and --objective, or --pools/--suite")
+    if not csv_path:
+        raise click.UsageError("give --csv (one pool), or --pools/--suite")
     try:
         pool = load_pool(csv_path, objective, inputs=list(inputs) or None, maximize=direction == "max")
     except ValueError as exc:

@@ -92,14 +92,9 @@ def make_pool(spec: str, pool_seed: int = 0) -> PoolDataset:
         path, _, rest = spec.partition(".csv")
         parts = rest.lstrip(":").split(":") if rest else []
         direction = parts.pop() if parts and parts[-1] in ("max", "min") else "max"
-        objective = ":".join(parts)
         csv = Path(path + ".csv")
-        if not objective:
-            import pandas as pd
-
-            objective = str(pd.read_csv(csv, nrows=0).columns[-1])
-        pool = load_pool(csv, objective, maximize=direction == "max")
-        pool.objective = f"{csv.stem}:{objective}"
+        pool = load_pool(csv, ":".join(parts) or None, maximize=direction == "max")
+        pool.objective = f"{csv.stem}:{pool.objective}"
         return pool
     return _synthetic_pool(spec, pool_seed)
 

@@ -64,12 +64,16 @@ class PoolDataset:
 
 
 def load_pool(
-    csv_path: str | Path, objective: str, *, inputs: Sequence[str] | None = None, maximize: bool = True
+    csv_path: str | Path, objective: str | None = None, *, inputs: Sequence[str] | None = None, maximize: bool = True
 ) -> PoolDataset:
-    """Read a Liang-style CSV and build the pool (group by inputs, mean of unique objective values per group)."""
+    """Read a Liang-style CSV and build the pool (group by inputs, mean of unique objective values per group).
+
+    ``objective`` defaults to the last column, where the Liang et al. data sets keep it."""
     import pandas as pd
 
     frame = pd.read_csv(csv_path)
+    if objective is None:
+        objective = str(frame.columns[-1])
     if objective not in frame.columns:
         raise ValueError(f"objective column {objective!r} not in {list(frame.columns)}")
     inputs = [c for c in frame.columns if c != objective] if not inputs else list(inputs)

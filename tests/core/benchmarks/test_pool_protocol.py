@@ -112,6 +112,20 @@ def test_command_prints_table_and_json(tmp_path):
     assert data["methods"]["random"]["af"]["50%"]["mean"] == 1.0
     bad = CliRunner().invoke(command, ["--csv", str(csv), "--objective", "nope"])
     assert bad.exit_code != 0 and "nope" in bad.output
+    bad = CliRunner().invoke(command, ["--csv", str(csv), "--methods", "nanoos,baybee"])
+    assert bad.exit_code == 2 and "unknown ['baybee']" in bad.output and "Traceback" not in bad.output
+
+
+def test_the_objective_is_the_last_column_unless_named(tmp_path):
+    """As in the Liang et al. data sets, and as a --pools PATH.csv specification without an objective."""
+    from aiida_nanoos.benchmarks.bo_pool import command
+
+    csv = _write_synthetic_csv(tmp_path / "s.csv")
+    assert load_pool(csv).objective == load_pool(csv, "yield").objective == "yield"
+    args = ["--csv", str(csv), "--runs", "1", "--quiet", "--max-evaluations", "20", "--methods", "nanoos", "--json"]
+    out = CliRunner().invoke(command, args)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["objective"] == "yield"
 
 
 def test_liang_p3ht_pool_matches_the_documented_protocol(shared_benchmarks):
