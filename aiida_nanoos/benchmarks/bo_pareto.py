@@ -483,11 +483,9 @@ def command(
     pool_seed = seed if pool_seed is None else pool_seed
     methods = methods or tuple(m for m in METHODS if m != "botorch_qnehvi" or botorch_available())
     notes = []
-    if "botorch_qnehvi" in methods and not botorch_available():
+    if not botorch_available():
         methods = tuple(m for m in methods if m != "botorch_qnehvi")
-        notes.append("BoTorch is not installed (pip install 'aiida-nanoos[bench]'): the qNEHVI baseline is skipped")
-    elif not botorch_available():
-        notes.append("BoTorch is not installed (pip install 'aiida-nanoos[bench]'): the qNEHVI baseline is skipped")
+        notes.append(f"BoTorch is missing, {options.BENCH_EXTRA_MISSING}: the qNEHVI baseline is skipped")
     pools = []
     try:
         if csv_path:

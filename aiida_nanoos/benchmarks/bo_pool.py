@@ -93,7 +93,7 @@ def command(
     chosen = _available(requested)
     skipped = [m for m in requested if m not in chosen]
     if skipped:
-        click.echo(f"skipped {', '.join(skipped)}: the bench extra is not installed (make bench)", err=True)
+        click.echo(f"skipped {', '.join(skipped)}: {options.BENCH_EXTRA_MISSING}", err=True)
     progress = None if quiet else (lambda msg: click.echo(msg, err=True))
     specs = list(pools)
     if suite == "synthetic":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+#: Why a BayBE or BoTorch baseline did not run, and how to add it (after the pinned CPU torch, with the constraints).
+BENCH_EXTRA_MISSING = "the bench extra is not installed (make bench)"
 #: ``--json``: one JSON object on stdout instead of a table, for scripts (passed as ``as_json``).
 json_output = click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
 #: ``--quiet``: no progress lines on stderr.
