@@ -25,9 +25,11 @@ from typing import Any
 import click
 import numpy as np
 
+from aiida_nanoos.benchmarks.options import RATIO_RUNS
 from aiida_nanoos.benchmarks.pool_protocol import (
     PoolDataset,
     Strategy,
+    median_ratio_interval,
     nanoos_strategy,
     percentiles,
     run_pool_campaign,
@@ -138,6 +140,11 @@ def run(
         if "blind" in methods:
             blind = entry["cost"]["blind"]["median"]
             entry["cost_ratio_to_blind"] = {m: round(entry["cost"][m]["median"] / blind, 3) for m in methods}
+            entry["cost_ratio_interval"] = {
+                m: median_ratio_interval(entry["cost"][m]["runs"], entry["cost"]["blind"]["runs"])
+                for m in methods
+                if m != "blind"
+            }
         results[name] = entry
     return {
         "protocol": {
@@ -150,6 +157,7 @@ def run(
             "budget": f"{budget_fraction:g} x the pool's total cost (sets the cooling of the cost exponent)",
             "figure": "cost (and evaluations) to find half of the pool's best 5 %, initial points included",
             "goal": "aware/blind median cost ratio <= 0.7",
+            "interval": "cost_ratio_interval: 90 % paired bootstrap interval of the ratio over the runs",
         },
         "results": results,
     }
@@ -167,22 +175,24 @@ def format_table(report: dict[str, Any]) -> str:
                 row.append(f"{c['median']:.1f} [{c['p10']:.1f}, {c['p90']:.1f}] / {e['median']:.0f}")
             else:
                 row.append("-")
-        row.append(entry.get("cost_ratio_to_blind", {}).get("aware", "-"))
+        ratio, interval = entry.get("cost_ratio_to_blind", {}), entry.get("cost_ratio_interval", {})
+        row.append(f"{ratio['aware']} [{interval['aware'][0]}, {interval['aware'][1]}]" if "aware" in interval else "-")
         rows.append(row)
     protocol = report["protocol"]
     head = (
         f"Cost to find half of the best 5 % of a {protocol['pool_size']}-candidate pool (units of an 8-atom cell), "
-        f"median [p10, p90] / median evaluations, over {protocol['runs']} runs."
+        f"median [p10, p90] / median evaluations, over {protocol['runs']} runs; aware/blind: the ratio of medians "
+        "[its 90 % paired bootstrap interval]."
     )
     return head + "\n" + tabulate(rows, headers=["problem", *METHODS, "aware/blind"])
 
 
-def costed_pool_options(cell_size: str) -> Callable[[Callable], Callable]:
+def costed_pool_options(cell_size: str, runs: int) -> Callable[[Callable], Callable]:
     """The options of a benchmark on :class:`CostedPool` runs (problems, runs, pool, budget, seed, cell size, JSON),
-    declared once for ``cost-aware`` and ``multi-fidelity``."""
+    declared once for ``cost-aware`` and ``multi-fidelity``; ``runs`` is the default of ``--runs``."""
     decorators = [
         click.option("--problem", "problems", multiple=True, type=click.Choice(sorted(PROBLEMS)), help="Default: all."),
-        click.option("--runs", default=10, show_default=True, type=click.IntRange(1)),
+        click.option("--runs", default=runs, show_default=True, type=click.IntRange(1), help="Seeded runs per method."),
         click.option("--pool-size", default=400, show_default=True, type=click.IntRange(40)),
         click.option(
             "--budget-fraction",
@@ -213,7 +223,7 @@ def costed_pool_options(cell_size: str) -> Callable[[Callable], Callable]:
 
 @click.command("cost-aware")
 @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS), help="Default: all three.")
-@costed_pool_options(cell_size="landscape")
+@costed_pool_options(cell_size="landscape", runs=RATIO_RUNS)
 def command(problems, methods, runs, pool_size, budget_fraction, seed, cell_size, as_json) -> None:
     """Cost-aware against cost-blind selection on pools whose candidates cost 1-50x each other."""
     problems, methods = list(problems) or list(PROBLEMS), list(methods) or list(METHODS)

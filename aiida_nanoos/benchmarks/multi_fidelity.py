@@ -183,7 +183,7 @@ def format_table(report: dict[str, Any]) -> str:
     type=click.FloatRange(0, 1, min_open=True),
     help="dft_fraction: the share of the batch (of its predicted DFT cost for value_per_cost) that goes to DFT.",
 )
-@costed_pool_options(cell_size="extra")
+@costed_pool_options(cell_size="extra", runs=10)
 def command(problems, triggers, runs, pool_size, batch_size, share, budget_fraction, seed, cell_size, as_json):
     """Which of a batch the property model valued go to DFT: value per cost against sigma rules and all-DFT."""
     problems, triggers = list(problems) or list(PROBLEMS), list(triggers) or list(TRIGGERS)

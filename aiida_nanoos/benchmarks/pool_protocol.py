@@ -277,6 +277,25 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def median_ratio_interval(
+    numerator: Sequence[float], denominator: Sequence[float], level: float = 0.9, resamples: int = 2000, seed: int = 0
+) -> list[float]:
+    """The ``level`` interval of median(numerator) / median(denominator) by a paired bootstrap over the runs.
+
+    Why: the figures of ``transfer`` and ``cost-aware`` are ratios of medians of a few dozen runs whose values are
+    often bimodal (the best candidates in cheap cells in some pools, in expensive ones in others), so the median
+    jumps between the two groups; the interval says how far the ratio would move on other seeds. Run ``i`` of both
+    lists shares its pool (the same seed), so the runs are resampled in pairs."""
+    top = np.asarray(numerator, dtype=float)
+    bottom = np.asarray(denominator, dtype=float)
+    if top.shape != bottom.shape or not len(top):
+        raise ValueError(f"paired runs needed, got {top.shape} and {bottom.shape}")
+    picks = np.random.default_rng(seed).integers(len(top), size=(resamples, len(top)))
+    ratios = np.median(top[picks], axis=1) / np.median(bottom[picks], axis=1)
+    tail = 50.0 * (1.0 - level)
+    return [round(float(np.percentile(ratios, tail)), 3), round(float(np.percentile(ratios, 100.0 - tail)), 3)]
+
+
 def run_summary(values: Sequence[float]) -> dict[str, Any]:
     """Median, mean, 5th/95th percentiles and every run's value (NaN for a run that never got there)."""
     arr = np.asarray(values, dtype=float)

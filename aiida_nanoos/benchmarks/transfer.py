@@ -25,9 +25,11 @@ from typing import Any
 import click
 import numpy as np
 
+from aiida_nanoos.benchmarks.options import RATIO_RUNS
 from aiida_nanoos.benchmarks.pool_protocol import (
     PoolDataset,
     Strategy,
+    median_ratio_interval,
     nanoos_strategy,
     percentiles,
     run_pool_campaign,
@@ -149,6 +151,11 @@ def run(
                 entry["ratio_to_cold"] = {
                     m: round(entry["evaluations"][m]["median"] / cold, 3) for m in methods if m != "cold"
                 }
+                entry["ratio_interval"] = {
+                    m: median_ratio_interval(entry["evaluations"][m]["runs"], entry["evaluations"]["cold"]["runs"])
+                    for m in methods
+                    if m != "cold"
+                }
             results[f"{name}/{relation}"] = entry
     return {
         "protocol": {
@@ -159,6 +166,7 @@ def run(
             "initial_points": dict(INITIAL_POINTS),
             "figure": "evaluations (initial points included) to find half of the pool's best 5 %",
             "goal": "warm/cold median ratio <= 0.6 on related tasks, <= 1.1 on unrelated ones",
+            "interval": "ratio_interval: 90 % paired bootstrap interval of the ratio over the runs",
             "acquisition": BOSettings().acquisition + f"(beta={BOSettings().beta:g}) on each method's own model",
         },
         "results": results,
@@ -178,14 +186,17 @@ def format_table(report: dict[str, Any]) -> str:
                 row.append(f"{e['median']:.0f} [{e['p10']:.0f}, {e['p90']:.0f}]")
             else:
                 row.append("-")
-        ratios = entry.get("ratio_to_cold", {})
-        row += [ratios.get("warm", "-"), ratios.get("pooled", "-")]
+        ratios, intervals = entry.get("ratio_to_cold", {}), entry.get("ratio_interval", {})
+        for method in ("warm", "pooled"):
+            low_high = intervals.get(method)
+            row.append(f"{ratios[method]} [{low_high[0]}, {low_high[1]}]" if low_high else "-")
         rows.append(row)
     headers = ["problem/source", "cold", "warm", "pooled", "warm/cold", "pooled/cold"]
     protocol = report["protocol"]
     head = (
         f"Evaluations to find half of the best 5 % of a {protocol['pool_size']}-candidate pool, median [p10, p90] "
-        f"over {protocol['runs']} runs; the earlier campaign has {protocol['earlier_evaluations']} evaluations."
+        f"over {protocol['runs']} runs; the earlier campaign has {protocol['earlier_evaluations']} evaluations; "
+        "ratios of medians [their 90 % paired bootstrap interval]."
     )
     return head + "\n" + tabulate(rows, headers=headers)
 
@@ -194,7 +205,7 @@ def format_table(report: dict[str, Any]) -> str:
 @click.option("--problem", "problems", multiple=True, type=click.Choice(sorted(PROBLEMS)), help="Default: all.")
 @click.option("--relation", "relations", multiple=True, type=click.Choice(RELATIONS), help="Default: both.")
 @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS), help="Default: all three.")
-@click.option("--runs", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--runs", default=RATIO_RUNS, show_default=True, type=click.IntRange(1), help="Seeded runs per method.")
 @click.option("--pool-size", default=400, show_default=True, type=click.IntRange(40))
 @click.option("--earlier", "n_earlier", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -122,6 +122,9 @@ class TransferGaussianProcess:
         #: The signal amplitude of the earlier tasks' own GP (see :meth:`_shared_kernel`), which scales the loadings'
         #: prior and bounds; None while no earlier task has two points.
         self.shared_amplitude: float | None = None
+        #: The last earlier-task fit of :meth:`_shared_kernel`, keyed by its data: a campaign's earlier tasks do not
+        #: change from one step to the next, so each refit would repeat the same (deterministic) fit.
+        self._shared_fit: tuple[bytes, tuple[np.ndarray, float]] | None = None
 
     # ------------------------------------------------------------------ data handling
     def _standardise(self, y: np.ndarray, task: np.ndarray, n_tasks: int, same_scale: bool = True) -> np.ndarray:
@@ -349,9 +352,15 @@ class TransferGaussianProcess:
         shared kernel and a private one that explains the rest), so the target learns little from it. Holding the
         shared lengthscales at the earlier tasks' own makes the shared component the earlier landscape; the target's
         loading, own variance and own lengthscales then say how much of it the target follows."""
-        fitted = GaussianProcess(input_scaling="none", seed=self.seed).fit(X, ys)
-        lo, hi = _LOG_LENGTHSCALE
-        return np.clip(np.log(fitted.lengthscales), lo, hi), float(np.sqrt(fitted.signal_variance))
+        key = X.tobytes() + ys.tobytes()
+        if self._shared_fit is None or self._shared_fit[0] != key:
+            fitted = GaussianProcess(input_scaling="none", seed=self.seed).fit(X, ys)
+            lo, hi = _LOG_LENGTHSCALE
+            self._shared_fit = (
+                key,
+                (np.clip(np.log(fitted.lengthscales), lo, hi), float(np.sqrt(fitted.signal_variance))),
+            )
+        return self._shared_fit[1]
 
     def _factorise(self, X: np.ndarray, ys: np.ndarray, task: np.ndarray) -> None:
         self.X_train_, self.task_train_ = X, task

@@ -25,3 +25,6 @@ def test_the_command_reports_cost_and_evaluations_of_every_run():
     entry = json.loads(result.output)["results"]["branin"]
     assert len(entry["cost"]["aware"]["runs"]) == 2 and all(c > 0 for c in entry["cost"]["aware"]["runs"])
     assert entry["cost_ratio_to_blind"]["blind"] == 1.0
+    low, high = entry["cost_ratio_interval"]["aware"]
+    assert low <= entry["cost_ratio_to_blind"]["aware"] <= high
+    assert "blind" not in entry["cost_ratio_interval"]

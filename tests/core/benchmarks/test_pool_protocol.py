@@ -12,6 +12,7 @@ from aiida_nanoos.benchmarks.pool_protocol import (
     evaluations_to_find,
     found_curve,
     load_pool,
+    median_ratio_interval,
     nanoos_strategy,
     random_evaluations_quantiles,
     run_benchmark,
@@ -126,6 +127,22 @@ def test_the_objective_is_the_last_column_unless_named(tmp_path):
     out = CliRunner().invoke(command, args)
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["objective"] == "yield"
+
+
+def test_the_ratio_interval_brackets_the_ratio_and_narrows_with_more_runs():
+    rng = np.random.default_rng(0)
+    # bimodal runs, as when the best candidates sit in cheap cells in some pools and in expensive ones in others
+    blind = np.where(rng.random(120) < 0.65, 50.0, 200.0) * rng.lognormal(0.0, 0.1, 120)
+    aware = 0.6 * blind * rng.lognormal(0.0, 0.2, 120)
+    widths = []
+    for runs in (10, 120):
+        low, high = median_ratio_interval(aware[:runs], blind[:runs])
+        assert low <= np.median(aware[:runs]) / np.median(blind[:runs]) <= high
+        widths.append(high - low)
+    assert widths[1] < 0.7 * widths[0]
+    assert median_ratio_interval(aware[:30], blind[:30]) == median_ratio_interval(aware[:30], blind[:30])
+    with pytest.raises(ValueError, match="paired"):
+        median_ratio_interval(aware[:3], blind[:4])
 
 
 def test_liang_p3ht_pool_matches_the_documented_protocol(shared_benchmarks):

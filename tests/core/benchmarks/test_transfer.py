@@ -31,3 +31,5 @@ def test_the_command_reports_evaluations_of_every_run_and_the_ratio_to_a_cold_st
         runs = entry["evaluations"][method]["runs"]
         assert len(runs) == 2 and all(2 <= n <= 60 for n in runs)
     assert entry["ratio_to_cold"]["warm"] > 0
+    low, high = entry["ratio_interval"]["warm"]
+    assert low <= entry["ratio_to_cold"]["warm"] <= high
