@@ -308,7 +308,8 @@ class CampaignConfig:
     when the best value has not improved enough for that many iterations; ``target`` stops it once the best
     value reaches it; ``budget_cpu_hours`` stops it once the evaluations have used that many CPU hours (wall
     seconds x MPI processes x threads of every calculation). ``cost_aware`` makes Bayesian optimisation pick the
-    largest improvement (EI, or a UCB's margin over the best) per unit of predicted cost (:mod:`.cost`);
+    cheapest candidate (by predicted cost) whose acquisition value comes close to the largest, the margin shrinking
+    to none as the budget is spent (:func:`~aiida_nanoos.design.cost.cost_aware_scores`);
     ``warm_start`` seeds the surrogate with earlier campaigns (:class:`WarmStartSettings`). ``candidate_pool`` > 0
     makes BO and random search pick from that many random points per iteration instead of optimising over the
     continuous space. ``bo``, ``genetic`` and
