@@ -226,6 +226,9 @@ def costed_pool_options(cell_size: str, runs: int) -> Callable[[Callable], Calla
 @costed_pool_options(cell_size="landscape", runs=RATIO_RUNS)
 def command(problems, methods, runs, pool_size, budget_fraction, seed, cell_size, as_json) -> None:
     """Cost-aware against cost-blind selection on pools whose candidates cost 1-50x each other."""
+    from threadpoolctl import threadpool_limits
+
     problems, methods = list(problems) or list(PROBLEMS), list(methods) or list(METHODS)
-    report = run(problems, methods, runs, pool_size, budget_fraction, seed, cell_size)
+    with threadpool_limits(limits=1):  # small matrices: BLAS threads only contend (as in bo-pool)
+        report = run(problems, methods, runs, pool_size, budget_fraction, seed, cell_size)
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))

@@ -212,13 +212,16 @@ def format_table(report: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
 def command(problems, relations, methods, runs, pool_size, n_earlier, seed, as_json) -> None:
     """Warm start from an earlier campaign against a cold start, on related and unrelated synthetic tasks."""
-    report = run(
-        list(problems) or list(PROBLEMS),
-        list(relations) or list(RELATIONS),
-        list(methods) or list(METHODS),
-        runs,
-        pool_size,
-        n_earlier,
-        seed,
-    )
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # small matrices: BLAS threads only contend (as in bo-pool)
+        report = run(
+            list(problems) or list(PROBLEMS),
+            list(relations) or list(RELATIONS),
+            list(methods) or list(METHODS),
+            runs,
+            pool_size,
+            n_earlier,
+            seed,
+        )
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
