@@ -481,9 +481,9 @@ def command(
     if runs < 1 or initial < 1 or batch < 1 or evaluations <= initial:
         raise click.BadParameter("need runs >= 1, initial >= 1, batch >= 1 and evaluations > initial")
     pool_seed = seed if pool_seed is None else pool_seed
-    methods = methods or tuple(m for m in METHODS if m != "botorch_qnehvi" or botorch_available())
+    methods = methods or METHODS
     notes = []
-    if not botorch_available():
+    if not botorch_available():  # requested or by default: dropped with a note either way
         methods = tuple(m for m in methods if m != "botorch_qnehvi")
         notes.append(f"BoTorch is missing, {options.BENCH_EXTRA_MISSING}: the qNEHVI baseline is skipped")
     pools = []
