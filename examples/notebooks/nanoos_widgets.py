@@ -115,11 +115,14 @@ class CampaignProgress:
     def watch(self, interval: float = 5.0, timeout: float | None = None) -> dict[str, Any]:
         """Refresh every ``interval`` seconds until the campaign has ended (or ``timeout`` seconds have passed)."""
         start = time.monotonic()
-        status = self.refresh()
-        while not self.node.is_terminated and (timeout is None or time.monotonic() - start < timeout):
-            time.sleep(interval)
+        while True:
+            # read whether it has ended before reading the status: the campaign can end between the two, and a
+            # status read before that would be returned as the last one (one iteration short)
+            ended = self.node.is_terminated
             status = self.refresh()
-        return status
+            if ended or (timeout is not None and time.monotonic() - start >= timeout):
+                return status
+            time.sleep(interval)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
